@@ -1,0 +1,345 @@
+//! Content fingerprints of external input folders (a dataset on disk).
+//!
+//! A folder's digest is blake3 over its sorted (relative path, size, content blake3) list, so
+//! it changes exactly when some file's bytes, name or presence change. A memo of
+//! (path, size, mtime, inode) -> blake3 lets an unchanged 100 GB dataset be re-checked by
+//! `stat` alone.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, SystemTime};
+
+use rayon::prelude::*;
+use serde::{Deserialize, Serialize};
+
+use crate::{Error, Result, atomic, store::hash_file, time};
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FileFingerprint {
+    /// Relative to the folder, `/`-separated.
+    pub path: String,
+    pub size: u64,
+    pub mtime_us: i64,
+    pub blake3: String,
+}
+
+#[derive(Debug, Clone)]
+pub struct DirFingerprint {
+    pub files: Vec<FileFingerprint>,
+    pub digest: String,
+    /// Bytes actually read and hashed this time (the rest came from the memo).
+    pub hashed_bytes: u64,
+    pub skipped: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Options {
+    /// Include files and folders whose name starts with `.`.
+    pub include_hidden: bool,
+}
+
+/// What a progress observer is told: bytes hashed so far, out of the bytes to hash.
+pub type Progress<'a> = &'a (dyn Fn(u64, u64) + Sync);
+
+/// Fingerprints every regular file under `root`, hashing in parallel what the memo lacks.
+pub fn fingerprint_dir(
+    root: &Path,
+    memo_dir: &Path,
+    opts: Options,
+    progress: Progress<'_>,
+    cancel: &AtomicBool,
+) -> Result<DirFingerprint> {
+    let meta = fs_err::metadata(root)?;
+    if !meta.is_dir() {
+        return Err(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
+            format!("`{}` is not a folder", root.display()),
+        )
+        .into());
+    }
+    let mut entries = Vec::new();
+    let mut skipped = Vec::new();
+    walk(root, root, opts, &mut entries, &mut skipped)?;
+    entries.sort_by(|a, b| a.rel.cmp(&b.rel));
+
+    let mut memo = Memo::load(memo_dir, root);
+    let todo: Vec<usize> = (0..entries.len())
+        .filter(|&i| memo.lookup(&entries[i]).is_none())
+        .collect();
+    let total: u64 = todo.iter().map(|&i| entries[i].size).sum();
+    let done = AtomicU64::new(0);
+    let hashed: Vec<(usize, Result<String>)> = todo
+        .par_iter()
+        .map(|&i| {
+            if cancel.load(Ordering::Relaxed) {
+                return (i, Err(Error::Interrupted));
+            }
+            let r = hash_file(&entries[i].abs).map(|(_, h)| h);
+            let so_far = done.fetch_add(entries[i].size, Ordering::Relaxed) + entries[i].size;
+            progress(so_far, total);
+            (i, r)
+        })
+        .collect();
+    let mut hashes: Vec<Option<String>> = entries.iter().map(|e| memo.lookup(e)).collect();
+    for (i, r) in hashed {
+        let h = r?;
+        memo.insert(&entries[i], &h);
+        hashes[i] = Some(h);
+    }
+    memo.retain_only(&entries);
+    if memo.dirty {
+        memo.save(memo_dir, root)?;
+    }
+
+    let mut digest = blake3::Hasher::new();
+    digest.update(b"amt-dir-fingerprint-v1\0");
+    let files: Vec<FileFingerprint> = entries
+        .into_iter()
+        .zip(hashes)
+        .map(|(e, h)| {
+            let blake3 = h.expect("every entry is hashed or memoized");
+            digest.update(e.rel.as_bytes());
+            digest.update(&[0]);
+            digest.update(e.size.to_string().as_bytes());
+            digest.update(&[0]);
+            digest.update(blake3.as_bytes());
+            digest.update(b"\n");
+            FileFingerprint {
+                path: e.rel,
+                size: e.size,
+                mtime_us: e.mtime_us,
+                blake3,
+            }
+        })
+        .collect();
+    Ok(DirFingerprint {
+        files,
+        digest: digest.finalize().to_hex().to_string(),
+        hashed_bytes: total,
+        skipped,
+    })
+}
+
+struct Entry {
+    rel: String,
+    abs: PathBuf,
+    size: u64,
+    mtime_us: i64,
+    mtime_ns: i128,
+    inode: u64,
+}
+
+fn walk(
+    root: &Path,
+    dir: &Path,
+    opts: Options,
+    out: &mut Vec<Entry>,
+    skipped: &mut Vec<String>,
+) -> Result<()> {
+    for e in fs_err::read_dir(dir)? {
+        let e = e?;
+        let name = e.file_name();
+        let Some(name) = name.to_str() else {
+            skipped.push(format!("{} (name is not UTF-8)", e.path().display()));
+            continue;
+        };
+        if !opts.include_hidden && name.starts_with('.') {
+            continue;
+        }
+        let path = e.path();
+        let ft = e.file_type()?;
+        // Symlinks to files are read through; symlinked folders are not walked (cycles).
+        let meta = if ft.is_symlink() {
+            match fs_err::metadata(&path) {
+                Ok(m) if m.is_file() => m,
+                Ok(_) => {
+                    skipped.push(format!("{} (symlink to a folder)", path.display()));
+                    continue;
+                }
+                Err(_) => {
+                    skipped.push(format!("{} (dangling symlink)", path.display()));
+                    continue;
+                }
+            }
+        } else {
+            e.metadata()?
+        };
+        if meta.is_dir() {
+            walk(root, &path, opts, out, skipped)?;
+        } else if meta.is_file() {
+            let rel = path
+                .strip_prefix(root)
+                .expect("walked paths are under the root")
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy())
+                .collect::<Vec<_>>()
+                .join("/");
+            let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+            out.push(Entry {
+                rel,
+                abs: path,
+                size: meta.len(),
+                mtime_us: time::unix_micros(mtime),
+                mtime_ns: mtime
+                    .duration_since(SystemTime::UNIX_EPOCH)
+                    .map(|d| d.as_nanos() as i128)
+                    .unwrap_or(0),
+                inode: inode(&meta),
+            });
+        } else {
+            skipped.push(format!("{} (not a regular file)", path.display()));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(unix)]
+fn inode(meta: &std::fs::Metadata) -> u64 {
+    std::os::unix::fs::MetadataExt::ino(meta)
+}
+
+#[cfg(not(unix))]
+fn inode(_: &std::fs::Metadata) -> u64 {
+    0
+}
+
+/// (size, mtime, inode) -> blake3 per relative path, one JSON file per folder.
+#[derive(Default, Serialize, Deserialize)]
+struct Memo {
+    root: String,
+    entries: BTreeMap<String, (u64, i128, u64, String)>,
+    #[serde(skip)]
+    dirty: bool,
+}
+
+/// A file modified this recently may change again within the same mtime tick; its hash is
+/// not memoized (the "racy git" problem).
+const RACY_WINDOW: Duration = Duration::from_secs(2);
+
+impl Memo {
+    fn file(memo_dir: &Path, root: &Path) -> PathBuf {
+        let abs = std::path::absolute(root).unwrap_or_else(|_| root.to_owned());
+        let id = blake3::hash(abs.to_string_lossy().as_bytes()).to_hex();
+        memo_dir.join(format!("{}.json", &id[..24]))
+    }
+
+    /// A missing or unreadable memo is an empty one: it only costs time.
+    fn load(memo_dir: &Path, root: &Path) -> Memo {
+        std::fs::read(Self::file(memo_dir, root))
+            .ok()
+            .and_then(|b| serde_json::from_slice(&b).ok())
+            .unwrap_or_default()
+    }
+
+    fn lookup(&self, e: &Entry) -> Option<String> {
+        match self.entries.get(&e.rel) {
+            Some((size, mtime, ino, hash))
+                if *size == e.size && *mtime == e.mtime_ns && *ino == e.inode =>
+            {
+                Some(hash.clone())
+            }
+            _ => None,
+        }
+    }
+
+    fn insert(&mut self, e: &Entry, hash: &str) {
+        let now_ns = SystemTime::now()
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as i128)
+            .unwrap_or(0);
+        if now_ns - e.mtime_ns < RACY_WINDOW.as_nanos() as i128 {
+            self.entries.remove(&e.rel);
+        } else {
+            self.entries
+                .insert(e.rel.clone(), (e.size, e.mtime_ns, e.inode, hash.to_string()));
+        }
+        self.dirty = true;
+    }
+
+    fn retain_only(&mut self, entries: &[Entry]) {
+        let before = self.entries.len();
+        let live: std::collections::BTreeSet<&str> = entries.iter().map(|e| e.rel.as_str()).collect();
+        self.entries.retain(|k, _| live.contains(k.as_str()));
+        self.dirty |= before != self.entries.len();
+    }
+
+    fn save(&mut self, memo_dir: &Path, root: &Path) -> Result<()> {
+        self.root = root.display().to_string();
+        let json = serde_json::to_vec(self).expect("memo serializes");
+        atomic::write_file(&Self::file(memo_dir, root), &json)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn fp(root: &Path, memo: &Path) -> DirFingerprint {
+        fingerprint_dir(root, memo, Options::default(), &|_, _| {}, &AtomicBool::new(false))
+            .unwrap()
+    }
+
+    fn age(path: &Path) {
+        let old = SystemTime::now() - Duration::from_secs(3600);
+        std::fs::File::options()
+            .write(true)
+            .open(path)
+            .unwrap()
+            .set_modified(old)
+            .unwrap();
+    }
+
+    #[test]
+    fn digest_tracks_content_and_memo_skips_unchanged_files() {
+        let data = tempfile::tempdir().unwrap();
+        let memo = tempfile::tempdir().unwrap();
+        std::fs::create_dir(data.path().join("sub")).unwrap();
+        std::fs::write(data.path().join("a.txt"), b"hello").unwrap();
+        std::fs::write(data.path().join("sub/b.txt"), b"world!").unwrap();
+        std::fs::write(data.path().join(".hidden"), b"x").unwrap();
+        age(&data.path().join("a.txt"));
+        age(&data.path().join("sub/b.txt"));
+
+        let first = fp(data.path(), memo.path());
+        assert_eq!(
+            first.files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(),
+            ["a.txt", "sub/b.txt"]
+        );
+        assert_eq!(first.files[0].blake3, blake3::hash(b"hello").to_hex().as_str());
+        assert_eq!(first.hashed_bytes, 11);
+
+        let second = fp(data.path(), memo.path());
+        assert_eq!(second.digest, first.digest);
+        assert_eq!(second.hashed_bytes, 0, "memo hit for unchanged files");
+
+        std::fs::write(data.path().join("sub/b.txt"), b"World!").unwrap();
+        let third = fp(data.path(), memo.path());
+        assert_ne!(third.digest, first.digest);
+        assert_eq!(third.hashed_bytes, 6, "only the changed file is re-hashed");
+    }
+
+    #[test]
+    fn renaming_a_file_changes_the_digest() {
+        let data = tempfile::tempdir().unwrap();
+        let memo = tempfile::tempdir().unwrap();
+        std::fs::write(data.path().join("a"), b"same").unwrap();
+        let before = fp(data.path(), memo.path()).digest;
+        std::fs::rename(data.path().join("a"), data.path().join("b")).unwrap();
+        assert_ne!(fp(data.path(), memo.path()).digest, before);
+    }
+
+    #[test]
+    fn missing_folder_is_a_clear_error() {
+        let memo = tempfile::tempdir().unwrap();
+        let err = fingerprint_dir(
+            Path::new("/nonexistent/amt-data"),
+            memo.path(),
+            Options::default(),
+            &|_, _| {},
+            &AtomicBool::new(false),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("/nonexistent/amt-data"), "{err}");
+    }
+}

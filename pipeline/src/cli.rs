@@ -1,0 +1,331 @@
+//! Argument parsing, logging set-up, Ctrl-C handling and error rendering for `amt`.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::commands;
+use crate::config::Config;
+use crate::context::{self, Context};
+use crate::graph::Graph;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "amt",
+    version,
+    about = "Music-transcription training data, from raw downloads to a trained YourMT3+ model",
+    long_about = "amt runs a pipeline of content-hashed stages (extract -> ... -> train) whose \
+                  outputs are Parquet tables you can query with `amt sql`. Only what changed is \
+                  rebuilt.",
+    after_help = "Start with `amt demo`, then `amt status`, `amt tables` and `amt sql`."
+)]
+pub struct Cli {
+    /// Folder holding the datasets (one sub-folder per dataset) and, by default, the store
+    #[arg(long, global = true, env = "AMT_DATA_HOME", value_name = "DIR")]
+    pub data_home: Option<PathBuf>,
+
+    /// Artifact store folder [default: <data home>/.amt/store]
+    #[arg(long, global = true, env = "AMT_STORE", value_name = "DIR")]
+    pub store: Option<PathBuf>,
+
+    /// Configuration file [default: <data home>/amt.toml when present]
+    #[arg(long, global = true, env = "AMT_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+
+    /// Print only data and errors: no progress bars, no per-stage lines
+    #[arg(short, long, global = true)]
+    pub quiet: bool,
+
+    /// More log output (-v info, -vv debug); RUST_LOG overrides
+    #[arg(short, long, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+
+    /// Log line format on stderr
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the whole pipeline on built-in example data, then query it
+    Demo(DemoArgs),
+    /// Build what is stale, in dependency order, datasets in parallel
+    Run(RunArgs),
+    /// Build one stage (and whatever it needs) for some datasets
+    Stage(StageArgs),
+    /// Show each stage x dataset as fresh, stale or missing, and why
+    Status(StatusArgs),
+    /// List the queryable tables, their columns and row counts
+    Tables(TablesArgs),
+    /// Run SQL over every published table (query from the argument or stdin)
+    Sql(SqlArgs),
+    /// Inspect and maintain the artifact store
+    #[command(subcommand)]
+    Cache(CacheCommand),
+    /// Show the configuration
+    #[command(subcommand)]
+    Config(ConfigCommand),
+    /// Check the installation: libtorch, CUDA, threads, paths, disk space, store health
+    Doctor(DoctorArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct DemoArgs {
+    /// Folder for the demo's data home and store (re-used on later runs)
+    #[arg(long, default_value = "amt-demo", value_name = "DIR")]
+    pub dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct DatasetsArg {
+    /// Datasets by name or folder path, comma-separated [default: all known]
+    #[arg(long, short = 'd', value_delimiter = ',', value_name = "LIST")]
+    pub datasets: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    /// Stop after this stage
+    #[arg(long, value_name = "STAGE")]
+    pub until: Option<String>,
+    #[command(flatten)]
+    pub datasets: DatasetsArg,
+    /// Rebuild even what is fresh
+    #[arg(long)]
+    pub force: bool,
+    /// Print the run report as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Fail at once if another amt process holds the store, instead of waiting
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StageArgs {
+    /// The stage to build
+    pub name: String,
+    #[command(flatten)]
+    pub datasets: DatasetsArg,
+    /// Rebuild this stage even if fresh (its inputs are only built when stale)
+    #[arg(long)]
+    pub force: bool,
+    /// Print the run report as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Fail at once if another amt process holds the store, instead of waiting
+    #[arg(long)]
+    pub no_wait: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct StatusArgs {
+    #[command(flatten)]
+    pub datasets: DatasetsArg,
+    /// Print as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct TablesArgs {
+    /// Print as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct SqlArgs {
+    /// The SQL statement; read from stdin when absent
+    pub query: Option<String>,
+    #[arg(long, value_enum, default_value_t = SqlFormat::Table)]
+    pub format: SqlFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum SqlFormat {
+    Table,
+    Csv,
+    Json,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CacheCommand {
+    /// List artifacts (`*` marks the current one of each stage x dataset)
+    Ls {
+        #[arg(long)]
+        json: bool,
+    },
+    /// Re-hash every artifact file; report and evict corrupt artifacts
+    Verify,
+    /// Remove artifacts no ref points at, and leftovers of killed runs
+    Gc {
+        /// Only list what would be removed
+        #[arg(long)]
+        dry_run: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ConfigCommand {
+    /// Print the resolved configuration of every stage (and dataset overrides) as TOML
+    Show,
+}
+
+#[derive(Debug, Args)]
+pub struct DoctorArgs {
+    /// Print as JSON
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// An error with a user-facing suggestion, rendered as `hint: ...` after the error.
+#[derive(Debug)]
+pub struct Hinted {
+    pub error: anyhow::Error,
+    pub hint: String,
+}
+
+impl std::fmt::Display for Hinted {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.error, f)
+    }
+}
+
+impl std::error::Error for Hinted {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        self.error.source()
+    }
+}
+
+/// Attaches a hint to an error.
+pub fn with_hint(e: impl Into<anyhow::Error>, hint: impl Into<String>) -> anyhow::Error {
+    anyhow::Error::new(Hinted {
+        error: e.into(),
+        hint: hint.into(),
+    })
+}
+
+/// Exit codes: 0 success, 1 failure (bad input, failed stage), 130 interrupted.
+pub const EXIT_INTERRUPTED: u8 = 130;
+
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_logging(&cli);
+    let cancel = Arc::new(AtomicBool::new(false));
+    {
+        let cancel = cancel.clone();
+        // First Ctrl-C: stop cleanly (no partial artifact). Second: leave at once.
+        let _ = ctrlc::set_handler(move || {
+            if cancel.swap(true, Ordering::SeqCst) {
+                std::process::exit(EXIT_INTERRUPTED as i32);
+            }
+            tracing::warn!("interrupted: finishing cleanly (Ctrl-C again to quit at once)");
+        });
+    }
+    match dispatch(cli, cancel) {
+        Ok(code) => code,
+        Err(e) => {
+            render_error(&e);
+            ExitCode::from(1)
+        }
+    }
+}
+
+fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
+    if let Command::Demo(args) = &cli.command {
+        return commands::demo(args, cli.quiet, cancel);
+    }
+    let ctx = build_context(&cli, cancel)?;
+    match cli.command {
+        Command::Demo(_) => unreachable!("handled above"),
+        Command::Run(a) => commands::run(&ctx, &a),
+        Command::Stage(a) => commands::stage(&ctx, &a),
+        Command::Status(a) => commands::status(&ctx, &a),
+        Command::Tables(a) => commands::tables(&ctx, &a),
+        Command::Sql(a) => commands::sql(&ctx, &a),
+        Command::Cache(c) => commands::cache(&ctx, &c),
+        Command::Config(ConfigCommand::Show) => commands::config_show(&ctx),
+        Command::Doctor(a) => commands::doctor(&ctx, &a),
+    }
+}
+
+pub fn build_context(cli: &Cli, cancel: Arc<AtomicBool>) -> anyhow::Result<Context> {
+    let data_home = cli
+        .data_home
+        .clone()
+        .unwrap_or_else(context::default_data_home);
+    let data_home = std::path::absolute(&data_home).unwrap_or(data_home);
+    let store_root = cli
+        .store
+        .clone()
+        .unwrap_or_else(|| context::default_store(&data_home));
+    let config_path = match &cli.config {
+        Some(p) => Some(p.clone()),
+        None => Some(data_home.join("amt.toml")).filter(|p| p.is_file()),
+    };
+    let graph = Graph::product();
+    let config = Config::load(config_path.as_deref())?;
+    config.validate(&graph)?;
+    Ok(Context {
+        data_home,
+        store_root,
+        config,
+        graph,
+        quiet: cli.quiet,
+        cancel,
+    })
+}
+
+fn init_logging(cli: &Cli) {
+    use tracing_subscriber::EnvFilter;
+    let default = match (cli.quiet, cli.verbose) {
+        (true, _) => "error",
+        (false, 0) => "warn",
+        (false, 1) => "info",
+        _ => "debug",
+    };
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::env::var_os("NO_COLOR").is_none());
+    match cli.log_format {
+        LogFormat::Text => builder.without_time().with_target(false).init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+/// `error: ...`, indented `Caused by:` lines, then `hint:` lines.
+#[allow(clippy::print_stderr)]
+pub fn render_error(e: &anyhow::Error) {
+    let hint = e.downcast_ref::<Hinted>().map(|h| h.hint.clone());
+    let mut lines: Vec<String> = Vec::new();
+    for cause in e.chain() {
+        let msg = cause.to_string();
+        if lines.last().is_some_and(|l| l.contains(&msg)) {
+            continue;
+        }
+        lines.push(msg);
+    }
+    let mut it = lines.into_iter();
+    eprintln!("error: {}", it.next().unwrap_or_default());
+    for l in it {
+        eprintln!("  Caused by: {l}");
+    }
+    if let Some(h) = hint {
+        eprintln!("hint: {h}");
+    }
+}

@@ -1,0 +1,216 @@
+//! One function per `amt` command. Data goes to stdout, progress and logs to stderr.
+#![allow(clippy::print_stdout)]
+
+mod cache;
+mod doctor;
+mod inspect;
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::AtomicBool;
+
+use amt_cache::lock::{Mode, StoreLock};
+use amt_stages::DatasetSpec;
+
+pub use cache::cache;
+pub use doctor::doctor;
+pub use inspect::{sql, tables};
+
+use crate::cli::{DemoArgs, EXIT_INTERRUPTED, RunArgs, StageArgs, StatusArgs, with_hint};
+use crate::context::Context;
+use crate::datasets::{self, DatasetError};
+use crate::plan::{self, State};
+use crate::progress::TerminalReporter;
+use crate::runner::{self, Force, Outcome, RunReport, RunRequest};
+
+fn resolve_datasets(ctx: &Context, requested: &[String]) -> anyhow::Result<Vec<DatasetSpec>> {
+    let store = ctx.open_store()?;
+    datasets::resolve(requested, &ctx.data_home, &ctx.config, &store).map_err(|e| match e {
+        DatasetError::NoneKnown => with_hint(
+            e,
+            "name them: `amt run --datasets NAME[,NAME]` (a folder under the data home, or a path)",
+        ),
+        other => other.into(),
+    })
+}
+
+fn lock(ctx: &Context, mode: Mode, no_wait: bool) -> anyhow::Result<StoreLock> {
+    StoreLock::acquire(&ctx.store_root, mode, !no_wait).map_err(|e| {
+        with_hint(
+            e,
+            "wait for the other amt process to finish, or drop `--no-wait` to wait for it",
+        )
+    })
+}
+
+pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<ExitCode> {
+    let stages = ctx.graph.until(args.until.as_deref())?;
+    let datasets = resolve_datasets(ctx, &args.datasets.datasets)?;
+    let all = stages.clone();
+    let force = if args.force { Force::All } else { Force::No };
+    execute(ctx, &datasets, &move |_| all.clone(), force, args.json, args.no_wait)
+}
+
+pub fn stage(ctx: &Context, args: &StageArgs) -> anyhow::Result<ExitCode> {
+    ctx.graph.get(&args.name)?;
+    let datasets = resolve_datasets(ctx, &args.datasets.datasets)?;
+    let graph = ctx.graph.clone();
+    let name = args.name.clone();
+    // Its inputs are built when stale; `--force` applies to the named stage only.
+    let stages_for = move |ds: &DatasetSpec| graph.with_ancestors(&name, ds).unwrap_or_default();
+    let force = if args.force {
+        Force::Stage(args.name.clone())
+    } else {
+        Force::No
+    };
+    execute(ctx, &datasets, &stages_for, force, args.json, args.no_wait)
+}
+
+type StagesFor<'a> = dyn Fn(&DatasetSpec) -> Vec<Arc<dyn amt_stages::Stage>> + Sync + 'a;
+
+fn execute(
+    ctx: &Context,
+    datasets: &[DatasetSpec],
+    stages_for: &StagesFor<'_>,
+    force: Force,
+    json: bool,
+    no_wait: bool,
+) -> anyhow::Result<ExitCode> {
+    let _lock = lock(ctx, Mode::Exclusive, no_wait)?;
+    let store = ctx.open_store()?;
+    let cleaned = store.clean_tmp()?;
+    if cleaned > 0 {
+        tracing::info!("removed {cleaned} leftover(s) of an interrupted run");
+    }
+    let req = RunRequest {
+        graph: &ctx.graph,
+        config: &ctx.config,
+        store: &store,
+        datasets,
+        stages_for,
+        force,
+        cancel: &ctx.cancel,
+    };
+    let reporter = TerminalReporter::new(ctx.quiet || json);
+    let report = runner::run(&req, &reporter);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else if !ctx.quiet {
+        eprintln_summary(&report);
+    }
+    Ok(exit_code(&report))
+}
+
+#[allow(clippy::print_stderr)]
+fn eprintln_summary(report: &RunReport) {
+    let ran = report.count(Outcome::Ran);
+    let reused = report.count(Outcome::Fresh) + report.count(Outcome::Cached);
+    let failed = report.count(Outcome::Failed);
+    eprintln!("{ran} built, {reused} up to date, {failed} failed");
+    if report.interrupted() {
+        eprintln!("interrupted: nothing partial was published; run the same command to continue");
+    } else if failed > 0 {
+        eprintln!("hint: fix the errors above and run again; finished work is kept");
+    } else {
+        eprintln!("next: `amt tables` to see what was built, `amt sql \"...\"` to query it");
+    }
+}
+
+fn exit_code(report: &RunReport) -> ExitCode {
+    if report.interrupted() {
+        ExitCode::from(EXIT_INTERRUPTED)
+    } else if report.failed() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+pub fn status(ctx: &Context, args: &StatusArgs) -> anyhow::Result<ExitCode> {
+    let datasets = resolve_datasets(ctx, &args.datasets.datasets)?;
+    let _lock = lock(ctx, Mode::Shared, false)?;
+    let store = ctx.open_store()?;
+    let cancel = AtomicBool::new(false);
+    let stages = ctx.graph.stages();
+    let mut entries = Vec::new();
+    for ds in &datasets {
+        entries.extend(plan::plan_dataset(
+            &ctx.graph, stages, &ctx.config, &store, ds, &cancel,
+        ));
+    }
+    let all_fresh = entries.iter().all(|e| e.state == State::Fresh);
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&entries)?);
+    } else if !ctx.quiet {
+        if all_fresh {
+            println!("Data and pipelines are up to date.");
+        }
+        let mut by_stage: BTreeMap<usize, Vec<&plan::PlanEntry>> = BTreeMap::new();
+        for e in &entries {
+            let pos = stages.iter().position(|s| s.name() == e.stage).unwrap_or(0);
+            by_stage.entry(pos).or_default().push(e);
+        }
+        let width = datasets.iter().map(|d| d.name.len()).max().unwrap_or(0);
+        for (pos, es) in by_stage {
+            println!("{}", stages[pos].name());
+            for e in es {
+                let state = format!("{:?}", e.state).to_lowercase();
+                let key = e.key.as_ref().map(|k| k.short().to_string()).unwrap_or_default();
+                println!("  {:width$}  {state:8} {key}", e.dataset);
+                for why in &e.why {
+                    println!("  {:width$}    {why}", "");
+                }
+            }
+        }
+        let stale = entries.iter().filter(|e| e.state != State::Fresh).count();
+        if stale > 0 {
+            println!("hint: run `amt run` to build the {stale} stage x dataset pair(s) that are not fresh");
+        }
+    }
+    Ok(if all_fresh {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+pub fn config_show(ctx: &Context) -> anyhow::Result<ExitCode> {
+    let mut root = toml::Table::new();
+    if let Some(p) = &ctx.config.path {
+        println!("# from {}", p.display());
+    } else {
+        println!("# defaults (no configuration file)");
+    }
+    let mut stages = toml::Table::new();
+    for s in ctx.graph.stages() {
+        let v = ctx.config.resolve(&ctx.graph, s.name(), "");
+        stages.insert(s.name().to_string(), toml::Value::try_from(&v)?);
+    }
+    root.insert("stage".into(), toml::Value::Table(stages));
+    let mut datasets = toml::Table::new();
+    for (name, d) in &ctx.config.file.dataset {
+        let mut t = toml::Table::new();
+        if let Some(f) = &d.folder {
+            t.insert("folder".into(), toml::Value::String(f.display().to_string()));
+        }
+        let mut st = toml::Table::new();
+        for stage in d.stage.keys() {
+            let v = ctx.config.resolve(&ctx.graph, stage, name);
+            st.insert(stage.clone(), toml::Value::try_from(&v)?);
+        }
+        if !st.is_empty() {
+            t.insert("stage".into(), toml::Value::Table(st));
+        }
+        datasets.insert(name.clone(), toml::Value::Table(t));
+    }
+    if !datasets.is_empty() {
+        root.insert("dataset".into(), toml::Value::Table(datasets));
+    }
+    print!("{}", toml::to_string_pretty(&root)?);
+    Ok(ExitCode::SUCCESS)
+}
+
+pub fn demo(args: &DemoArgs, quiet: bool, cancel: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
+    crate::demo::run(&args.dir, quiet, cancel)
+}

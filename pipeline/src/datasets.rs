@@ -1,0 +1,97 @@
+//! Which datasets a command works on, and where their folders are.
+//!
+//! A dataset is addressed by name; its folder is `[dataset.NAME] folder` from the config, else
+//! the folder recorded when it was last given as a path, else `<data home>/NAME`. `--datasets`
+//! also takes paths (`--datasets ./fixtures/slakh`): the name is the folder's name.
+
+use std::path::{Path, PathBuf};
+
+use amt_cache::Store;
+use amt_stages::DatasetSpec;
+use amt_stages::dataset::validate_name;
+
+use crate::config::Config;
+
+#[derive(Debug, thiserror::Error)]
+pub enum DatasetError {
+    #[error("{0}")]
+    BadName(String),
+    #[error("no datasets given and none known yet")]
+    NoneKnown,
+    #[error("`{0}` names a folder with no usable name")]
+    BadPath(PathBuf),
+    #[error(transparent)]
+    Store(#[from] amt_cache::Error),
+}
+
+fn recorded_path(store: &Store, name: &str) -> PathBuf {
+    store.root().join("datasets").join(format!("{name}.json"))
+}
+
+fn recorded_folder(store: &Store, name: &str) -> Option<PathBuf> {
+    let bytes = std::fs::read(recorded_path(store, name)).ok()?;
+    let s: String = serde_json::from_slice(&bytes).ok()?;
+    Some(PathBuf::from(s))
+}
+
+fn record_folder(store: &Store, name: &str, folder: &Path) -> Result<(), DatasetError> {
+    let json = serde_json::to_vec(&folder.display().to_string()).expect("string serializes");
+    amt_cache::atomic::write_file(&recorded_path(store, name), &json)?;
+    Ok(())
+}
+
+fn looks_like_path(s: &str) -> bool {
+    s.contains('/') || s == "." || s == ".."
+}
+
+/// Resolves `--datasets` (or, when empty, every dataset the config or the store knows).
+pub fn resolve(
+    requested: &[String],
+    data_home: &Path,
+    config: &Config,
+    store: &Store,
+) -> Result<Vec<DatasetSpec>, DatasetError> {
+    let mut out: Vec<DatasetSpec> = Vec::new();
+    let names: Vec<String> = if requested.is_empty() {
+        let mut names: Vec<String> = config.file.dataset.keys().cloned().collect();
+        for (_, ds, _) in store.refs()? {
+            names.push(ds);
+        }
+        names.sort();
+        names.dedup();
+        if names.is_empty() {
+            return Err(DatasetError::NoneKnown);
+        }
+        names
+    } else {
+        requested.to_vec()
+    };
+    for item in names {
+        let spec = if looks_like_path(&item) {
+            let folder = std::path::absolute(&item).unwrap_or_else(|_| PathBuf::from(&item));
+            let folder = folder.canonicalize().unwrap_or(folder);
+            let name = folder
+                .file_name()
+                .and_then(|n| n.to_str())
+                .ok_or_else(|| DatasetError::BadPath(folder.clone()))?
+                .to_string();
+            validate_name(&name).map_err(DatasetError::BadName)?;
+            if folder.is_dir() {
+                record_folder(store, &name, &folder)?;
+            }
+            DatasetSpec { name, folder }
+        } else {
+            validate_name(&item).map_err(DatasetError::BadName)?;
+            let folder = config
+                .dataset_folder(&item)
+                .map(Path::to_owned)
+                .or_else(|| recorded_folder(store, &item))
+                .unwrap_or_else(|| data_home.join(&item));
+            DatasetSpec { name: item, folder }
+        };
+        if !out.iter().any(|d| d.name == spec.name) {
+            out.push(spec);
+        }
+    }
+    Ok(out)
+}

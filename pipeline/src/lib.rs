@@ -1,0 +1,12 @@
+//! The `amt` command line: the stage graph, planning, the runner, configuration and commands.
+
+pub mod cli;
+pub mod commands;
+pub mod config;
+pub mod context;
+pub mod datasets;
+pub mod demo;
+pub mod graph;
+pub mod plan;
+pub mod progress;
+pub mod runner;

@@ -1,0 +1,42 @@
+//! Arrow schemas and typed row builders of every artifact table.
+//!
+//! Each table lives in its own module with a `NAME`, a `schema()` and a builder with a typed
+//! `push()`. Table and column names are fixed: users and checks query them by name. Only
+//! standard Arrow types are used so that DuckDB, polars and pandas read the Parquet files too.
+
+pub mod files;
+pub mod problems;
+
+use arrow::datatypes::SchemaRef;
+
+/// A table that stages publish and `amt sql` registers.
+#[derive(Debug, Clone, Copy)]
+pub struct TableDef {
+    pub name: &'static str,
+    pub description: &'static str,
+    pub schema: fn() -> SchemaRef,
+}
+
+/// Every table known to this build of amt, in the order `amt tables` lists them.
+pub const TABLES: &[TableDef] = &[
+    TableDef {
+        name: files::NAME,
+        description: "every file of a dataset's local folder, fingerprinted (extract)",
+        schema: files::schema,
+    },
+    TableDef {
+        name: problems::NAME,
+        description: "inputs a stage quarantined, with the reason",
+        schema: problems::schema,
+    },
+];
+
+/// Looks up a table definition by name.
+pub fn table(name: &str) -> Option<&'static TableDef> {
+    TABLES.iter().find(|t| t.name == name)
+}
+
+/// The Parquet file name a table is published under inside an artifact.
+pub fn parquet_file_name(table: &str) -> String {
+    format!("{table}.parquet")
+}

@@ -1,0 +1,29 @@
+use std::path::PathBuf;
+
+/// Errors of the stages. "Your input is wrong" variants name the file or field and the fix.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error(transparent)]
+    Store(#[from] amt_cache::Error),
+
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+
+    #[error("invalid configuration for stage `{stage}`: {reason}")]
+    Config { stage: String, reason: String },
+
+    #[error("dataset `{dataset}` has no folder at `{path}`")]
+    MissingDataset { dataset: String, path: PathBuf },
+
+    #[error("dataset `{dataset}` changed while `{stage}` ran (input `{input}`); run again")]
+    InputChanged {
+        dataset: String,
+        stage: String,
+        input: String,
+    },
+
+    #[error("interrupted")]
+    Interrupted,
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
