@@ -251,15 +251,18 @@ impl Memo {
         if now_ns - e.mtime_ns < RACY_WINDOW.as_nanos() as i128 {
             self.entries.remove(&e.rel);
         } else {
-            self.entries
-                .insert(e.rel.clone(), (e.size, e.mtime_ns, e.inode, hash.to_string()));
+            self.entries.insert(
+                e.rel.clone(),
+                (e.size, e.mtime_ns, e.inode, hash.to_string()),
+            );
         }
         self.dirty = true;
     }
 
     fn retain_only(&mut self, entries: &[Entry]) {
         let before = self.entries.len();
-        let live: std::collections::BTreeSet<&str> = entries.iter().map(|e| e.rel.as_str()).collect();
+        let live: std::collections::BTreeSet<&str> =
+            entries.iter().map(|e| e.rel.as_str()).collect();
         self.entries.retain(|k, _| live.contains(k.as_str()));
         self.dirty |= before != self.entries.len();
     }
@@ -276,8 +279,14 @@ mod tests {
     use super::*;
 
     fn fp(root: &Path, memo: &Path) -> DirFingerprint {
-        fingerprint_dir(root, memo, Options::default(), &|_, _| {}, &AtomicBool::new(false))
-            .unwrap()
+        fingerprint_dir(
+            root,
+            memo,
+            Options::default(),
+            &|_, _| {},
+            &AtomicBool::new(false),
+        )
+        .unwrap()
     }
 
     fn age(path: &Path) {
@@ -303,10 +312,17 @@ mod tests {
 
         let first = fp(data.path(), memo.path());
         assert_eq!(
-            first.files.iter().map(|f| f.path.as_str()).collect::<Vec<_>>(),
+            first
+                .files
+                .iter()
+                .map(|f| f.path.as_str())
+                .collect::<Vec<_>>(),
             ["a.txt", "sub/b.txt"]
         );
-        assert_eq!(first.files[0].blake3, blake3::hash(b"hello").to_hex().as_str());
+        assert_eq!(
+            first.files[0].blake3,
+            blake3::hash(b"hello").to_hex().as_str()
+        );
         assert_eq!(first.hashed_bytes, 11);
 
         let second = fp(data.path(), memo.path());

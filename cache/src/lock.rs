@@ -47,10 +47,7 @@ impl StoreLock {
                 if !wait {
                     return Err(Error::Locked { path, holder });
                 }
-                tracing::warn!(
-                    "waiting for the store lock `{}`{holder}",
-                    path.display()
-                );
+                tracing::warn!("waiting for the store lock `{}`{holder}", path.display());
                 match mode {
                     Mode::Shared => file.lock_shared(),
                     Mode::Exclusive => file.lock(),

@@ -13,8 +13,8 @@ use serde_json::Value;
 use crate::manifest::{self, FORMAT};
 use crate::{Error, FileEntry, Key, Manifest, Result, atomic, time};
 
-/// Set by tests only: before publishing, the writer creates this file and waits for up to a
-/// minute, so that a test can kill the process at the worst moment.
+/// Set by tests only: before publishing, the writer creates this file and waits until the
+/// test deletes it (at most a minute), so that a test can kill the process at the worst moment.
 pub const TEST_PAUSE_ENV: &str = "AMT_TEST_PAUSE_BEFORE_PUBLISH";
 
 #[derive(Debug, Clone)]
@@ -277,7 +277,9 @@ impl ArtifactWriter {
         };
         let file = fs_err::File::create(&path)?;
         let props = WriterProperties::builder()
-            .set_compression(Compression::ZSTD(ZstdLevel::try_new(3).expect("valid level")))
+            .set_compression(Compression::ZSTD(
+                ZstdLevel::try_new(3).expect("valid level"),
+            ))
             .build();
         let parquet_err = |source| Error::Parquet {
             path: path.clone(),
@@ -390,9 +392,15 @@ fn test_pause_point(tmp_dir: &Path) {
     let Some(marker) = std::env::var_os(TEST_PAUSE_ENV) else {
         return;
     };
-    let _ = std::fs::write(&marker, tmp_dir.display().to_string());
+    let marker = PathBuf::from(marker);
+    if std::fs::write(&marker, tmp_dir.display().to_string()).is_err() {
+        return;
+    }
     // Bounded: a forgotten variable never hangs a run for more than a minute.
-    std::thread::sleep(std::time::Duration::from_secs(60));
+    let deadline = Instant::now() + std::time::Duration::from_secs(60);
+    while marker.exists() && Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
 }
 
 /// (size, blake3 hex) of a file.
@@ -400,9 +408,9 @@ pub fn hash_file(path: &Path) -> Result<(u64, String)> {
     let mut hasher = blake3::Hasher::new();
     let size = fs_err::metadata(path)?.len();
     if size >= 1 << 20 {
-        hasher
-            .update_mmap_rayon(path)
-            .map_err(|e| std::io::Error::new(e.kind(), format!("{e} (hashing `{}`)", path.display())))?;
+        hasher.update_mmap_rayon(path).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("{e} (hashing `{}`)", path.display()))
+        })?;
     } else {
         hasher.update(&fs_err::read(path)?);
     }
@@ -464,7 +472,9 @@ mod tests {
         assert!(store.get("s", "d", &k).unwrap().is_none());
         let mut w = store.begin("s", "d", &k).unwrap();
         assert_eq!(w.write_table("files", &[batch()]).unwrap(), 1);
-        let a = w.commit(1, BTreeMap::new(), json!({"x": 1}), false).unwrap();
+        let a = w
+            .commit(1, BTreeMap::new(), json!({"x": 1}), false)
+            .unwrap();
         assert_eq!(a.manifest.table_rows()["files"], 1);
         let again = store.get("s", "d", &k).unwrap().unwrap();
         assert_eq!(again.manifest, a.manifest);

@@ -49,7 +49,14 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let datasets = resolve_datasets(ctx, &args.datasets.datasets)?;
     let all = stages.clone();
     let force = if args.force { Force::All } else { Force::No };
-    execute(ctx, &datasets, &move |_| all.clone(), force, args.json, args.no_wait)
+    execute(
+        ctx,
+        &datasets,
+        &move |_| all.clone(),
+        force,
+        args.json,
+        args.no_wait,
+    )
 }
 
 pub fn stage(ctx: &Context, args: &StageArgs) -> anyhow::Result<ExitCode> {
@@ -136,7 +143,12 @@ pub fn status(ctx: &Context, args: &StatusArgs) -> anyhow::Result<ExitCode> {
     let mut entries = Vec::new();
     for ds in &datasets {
         entries.extend(plan::plan_dataset(
-            &ctx.graph, stages, &ctx.config, &store, ds, &cancel,
+            &ctx.graph,
+            stages,
+            &ctx.config,
+            &store,
+            ds,
+            &cancel,
         ));
     }
     let all_fresh = entries.iter().all(|e| e.state == State::Fresh);
@@ -156,7 +168,11 @@ pub fn status(ctx: &Context, args: &StatusArgs) -> anyhow::Result<ExitCode> {
             println!("{}", stages[pos].name());
             for e in es {
                 let state = format!("{:?}", e.state).to_lowercase();
-                let key = e.key.as_ref().map(|k| k.short().to_string()).unwrap_or_default();
+                let key = e
+                    .key
+                    .as_ref()
+                    .map(|k| k.short().to_string())
+                    .unwrap_or_default();
                 println!("  {:width$}  {state:8} {key}", e.dataset);
                 for why in &e.why {
                     println!("  {:width$}    {why}", "");
@@ -165,7 +181,9 @@ pub fn status(ctx: &Context, args: &StatusArgs) -> anyhow::Result<ExitCode> {
         }
         let stale = entries.iter().filter(|e| e.state != State::Fresh).count();
         if stale > 0 {
-            println!("hint: run `amt run` to build the {stale} stage x dataset pair(s) that are not fresh");
+            println!(
+                "hint: run `amt run` to build the {stale} stage x dataset pair(s) that are not fresh"
+            );
         }
     }
     Ok(if all_fresh {
@@ -192,7 +210,10 @@ pub fn config_show(ctx: &Context) -> anyhow::Result<ExitCode> {
     for (name, d) in &ctx.config.file.dataset {
         let mut t = toml::Table::new();
         if let Some(f) = &d.folder {
-            t.insert("folder".into(), toml::Value::String(f.display().to_string()));
+            t.insert(
+                "folder".into(),
+                toml::Value::String(f.display().to_string()),
+            );
         }
         let mut st = toml::Table::new();
         for stage in d.stage.keys() {

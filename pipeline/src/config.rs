@@ -195,7 +195,10 @@ mod tests {
         merge(&mut base, json!({"b": {"d": 4}, "e": true}));
         assert_eq!(base, json!({"a": 1, "b": {"c": 2, "d": 4}, "e": true}));
         assert_eq!(
-            diff(&json!({"a": 1, "b": {"c": 2}}), &json!({"a": 1, "b": {"c": 5}, "x": 0})),
+            diff(
+                &json!({"a": 1, "b": {"c": 2}}),
+                &json!({"a": 1, "b": {"c": 5}, "x": 0})
+            ),
             vec!["b.c: 2 -> 5".to_string(), "x: (absent) -> 0".to_string()]
         );
     }

@@ -19,7 +19,10 @@ use crate::graph::Graph;
 const EXAMPLES: &[(&str, &[(&str, &[u8])])] = &[
     (
         "demo_piano",
-        &[("c_major", &[60, 64, 67, 72]), ("a_minor", &[57, 60, 64, 69])],
+        &[
+            ("c_major", &[60, 64, 67, 72]),
+            ("a_minor", &[57, 60, 64, 69]),
+        ],
     ),
     (
         "demo_band",
@@ -68,7 +71,11 @@ fn wav_bytes(pitches: &[u8]) -> Vec<u8> {
 fn notes_csv(pitches: &[u8]) -> String {
     let mut s = String::from("onset,offset,pitch\n");
     for (i, p) in pitches.iter().enumerate() {
-        s.push_str(&format!("{:.2},{:.2},{p}\n", i as f64 * 0.25, (i + 1) as f64 * 0.25));
+        s.push_str(&format!(
+            "{:.2},{:.2},{p}\n",
+            i as f64 * 0.25,
+            (i + 1) as f64 * 0.25
+        ));
     }
     s
 }

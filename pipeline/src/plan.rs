@@ -75,7 +75,11 @@ pub fn plan_dataset(
         let mut inputs = BTreeMap::new();
         let mut upstream_problem = None;
         for up in stage.upstream(dataset) {
-            match out.iter().find(|e| e.stage == up).and_then(|e| e.key.clone()) {
+            match out
+                .iter()
+                .find(|e| e.stage == up)
+                .and_then(|e| e.key.clone())
+            {
                 Some(k) => {
                     inputs.insert(format!("stage:{up}"), k.to_string());
                 }

@@ -117,7 +117,11 @@ pub fn run(req: &RunRequest<'_>, reporter: &dyn Reporter) -> RunReport {
     }
 }
 
-fn run_dataset(req: &RunRequest<'_>, ds: &DatasetSpec, reporter: &dyn Reporter) -> Vec<ReportEntry> {
+fn run_dataset(
+    req: &RunRequest<'_>,
+    ds: &DatasetSpec,
+    reporter: &dyn Reporter,
+) -> Vec<ReportEntry> {
     let stages = (req.stages_for)(ds);
     let plan = plan::plan_dataset(req.graph, &stages, req.config, req.store, ds, req.cancel);
     let mut out = Vec::new();

@@ -60,7 +60,10 @@ pub fn query(tables: &[TableSource], sql: &str) -> Result<Vec<RecordBatch>> {
     runtime.block_on(async {
         // Keep declared types (Utf8, not Utf8View) so results match `amt tables`.
         let config = SessionConfig::new()
-            .set_bool("datafusion.execution.parquet.schema_force_view_types", false)
+            .set_bool(
+                "datafusion.execution.parquet.schema_force_view_types",
+                false,
+            )
             .with_information_schema(true);
         let ctx = SessionContext::new_with_config(config);
         for t in tables {
@@ -187,7 +190,10 @@ mod tests {
         let csv = render(&out, Format::Csv).unwrap();
         assert_eq!(csv, "dataset,n,s\na,2,1\nb,3,3\n");
         let json = render(&out, Format::Json).unwrap();
-        assert!(json.starts_with(r#"[{"dataset":"a","n":2,"s":1}"#), "{json}");
+        assert!(
+            json.starts_with(r#"[{"dataset":"a","n":2,"s":1}"#),
+            "{json}"
+        );
     }
 
     #[test]

@@ -32,8 +32,7 @@ fn ls(ctx: &Context, json: bool) -> anyhow::Result<ExitCode> {
     let mut rows = Vec::new();
     for a in &artifacts {
         let m = &a.manifest;
-        let is_current =
-            current.contains(&(m.stage.clone(), m.dataset.clone(), m.key.to_string()));
+        let is_current = current.contains(&(m.stage.clone(), m.dataset.clone(), m.key.to_string()));
         let bytes: u64 = m.files.iter().map(|f| f.size).sum();
         rows.push(serde_json::json!({
             "stage": m.stage, "dataset": m.dataset, "key": m.key.to_string(),
@@ -99,7 +98,9 @@ fn verify(ctx: &Context) -> anyhow::Result<ExitCode> {
     }
     let leftovers = store.stale_temp_entries()?.len();
     if leftovers > 0 {
-        println!("{leftovers} leftover(s) of interrupted runs in tmp/ (removed by the next `amt run` or `amt cache gc`)");
+        println!(
+            "{leftovers} leftover(s) of interrupted runs in tmp/ (removed by the next `amt run` or `amt cache gc`)"
+        );
     }
     println!(
         "verified {} artifact(s), {files} file(s): {evicted} corrupt",

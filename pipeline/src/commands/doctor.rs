@@ -106,7 +106,11 @@ pub fn doctor(ctx: &Context, args: &DoctorArgs) -> anyhow::Result<ExitCode> {
         );
         println!(
             "cuda: {} ({} device(s)), cudnn: {}",
-            if torch.cuda_available { "available" } else { "not available" },
+            if torch.cuda_available {
+                "available"
+            } else {
+                "not available"
+            },
             torch.cuda_devices,
             torch.cudnn_available
         );

@@ -77,7 +77,11 @@ pub fn tables(ctx: &Context, args: &TablesArgs) -> anyhow::Result<ExitCode> {
                 "  {:12} {}{}",
                 c["name"].as_str().unwrap_or(""),
                 c["type"].as_str().unwrap_or(""),
-                if c["nullable"] == true { " (nullable)" } else { "" }
+                if c["nullable"] == true {
+                    " (nullable)"
+                } else {
+                    ""
+                }
             );
         }
     }
