@@ -39,6 +39,9 @@ impl Artifact {
     }
 }
 
+/// An artifact folder whose manifest cannot be read, with the reason.
+pub type Unreadable = (PathBuf, Error);
+
 /// A file of an artifact whose bytes no longer match the manifest.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Corruption {
@@ -147,7 +150,7 @@ impl Store {
 
     /// Every published artifact, sorted by (stage, dataset, key). Unreadable manifests are
     /// returned as errors in the second list so that `verify` can report them.
-    pub fn artifacts(&self) -> Result<(Vec<Artifact>, Vec<(PathBuf, Error)>)> {
+    pub fn artifacts(&self) -> Result<(Vec<Artifact>, Vec<Unreadable>)> {
         let mut ok = Vec::new();
         let mut bad = Vec::new();
         let base = self.root.join("artifacts");

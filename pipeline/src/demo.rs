@@ -15,8 +15,11 @@ use crate::config::Config;
 use crate::context::{Context, default_store};
 use crate::graph::Graph;
 
-/// (dataset, [(file stem, MIDI pitches of a one-second arpeggio)]).
-const EXAMPLES: &[(&str, &[(&str, &[u8])])] = &[
+/// (track folder, MIDI pitches of a one-second arpeggio).
+type Track = (&'static str, &'static [u8]);
+
+/// (dataset, its tracks).
+const EXAMPLES: &[(&str, &[Track])] = &[
     (
         "demo_piano",
         &[

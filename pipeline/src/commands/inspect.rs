@@ -11,11 +11,14 @@ use amt_sql::{Format, TableSource};
 use crate::cli::{SqlArgs, SqlFormat, TablesArgs, with_hint};
 use crate::context::Context;
 
+/// Per table: (rows, number of artifacts holding it).
+type TableStats = BTreeMap<String, (u64, usize)>;
+
 /// Every known table with the current artifacts' Parquet files.
-fn sources(ctx: &Context) -> anyhow::Result<(Vec<TableSource>, BTreeMap<String, (u64, usize)>)> {
+fn sources(ctx: &Context) -> anyhow::Result<(Vec<TableSource>, TableStats)> {
     let store = ctx.open_store()?;
     let mut files: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
-    let mut stats: BTreeMap<String, (u64, usize)> = BTreeMap::new();
+    let mut stats = TableStats::new();
     for artifact in store.current()? {
         for f in &artifact.manifest.files {
             if let Some(t) = &f.table {
