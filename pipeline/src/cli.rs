@@ -79,6 +79,24 @@ pub enum Command {
     Config(ConfigCommand),
     /// Check the installation: libtorch, CUDA, threads, paths, disk space, store health
     Doctor(DoctorArgs),
+    /// Measure hot paths on generated data (no-op run, fingerprint throughput)
+    Bench(BenchArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct BenchArgs {
+    /// Tracks (3 small files each) in the no-op benchmark dataset
+    #[arg(long, default_value_t = 2000)]
+    pub tracks: usize,
+    /// Megabytes of large files for the fingerprint throughput
+    #[arg(long, default_value_t = 256)]
+    pub megabytes: usize,
+    /// No-op runs to time
+    #[arg(long, default_value_t = 5)]
+    pub repeat: usize,
+    /// Print as JSON
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -245,12 +263,14 @@ pub fn main() -> ExitCode {
 }
 
 fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
-    if let Command::Demo(args) = &cli.command {
-        return commands::demo(args, cli.quiet, cancel);
+    match &cli.command {
+        Command::Demo(args) => return commands::demo(args, cli.quiet, cancel),
+        Command::Bench(args) => return commands::bench(args, cancel),
+        _ => {}
     }
     let ctx = build_context(&cli, cancel)?;
     match cli.command {
-        Command::Demo(_) => unreachable!("handled above"),
+        Command::Demo(_) | Command::Bench(_) => unreachable!("handled above"),
         Command::Run(a) => commands::run(&ctx, &a),
         Command::Stage(a) => commands::stage(&ctx, &a),
         Command::Status(a) => commands::status(&ctx, &a),

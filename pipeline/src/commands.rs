@@ -1,6 +1,7 @@
 //! One function per `amt` command. Data goes to stdout, progress and logs to stderr.
 #![allow(clippy::print_stdout)]
 
+mod bench;
 mod cache;
 mod doctor;
 mod inspect;
@@ -13,6 +14,7 @@ use std::sync::atomic::AtomicBool;
 use amt_cache::lock::{Mode, StoreLock};
 use amt_stages::DatasetSpec;
 
+pub use bench::bench;
 pub use cache::cache;
 pub use doctor::doctor;
 pub use inspect::{sql, tables};
