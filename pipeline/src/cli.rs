@@ -81,6 +81,30 @@ pub enum Command {
     Doctor(DoctorArgs),
     /// Measure hot paths on generated data (no-op run, fingerprint throughput)
     Bench(BenchArgs),
+    /// Print the token ids of a track's first segments, from its published notes
+    Tokenize(TokenizeArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct TokenizeArgs {
+    /// Dataset whose `notes` are built
+    #[arg(long, value_name = "NAME")]
+    pub dataset: String,
+    /// Track id (the `track_id` column of `tracks`)
+    #[arg(long, value_name = "ID")]
+    pub track: String,
+    /// Tokenisation task: mt3_full_plus or mc13_full_plus_256
+    #[arg(long, value_name = "TASK")]
+    pub task: String,
+    /// How many segments (2.048 s each) from the start of the track
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub segments: usize,
+    /// Print as JSON
+    #[arg(long)]
+    pub json: bool,
+    /// Also print each token's event name (`shift(12)`, `pitch(60)`, ...)
+    #[arg(long)]
+    pub events: bool,
 }
 
 #[derive(Debug, Args)]
@@ -279,6 +303,7 @@ fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
         Command::Cache(c) => commands::cache(&ctx, &c),
         Command::Config(ConfigCommand::Show) => commands::config_show(&ctx),
         Command::Doctor(a) => commands::doctor(&ctx, &a),
+        Command::Tokenize(a) => commands::tokenize(&ctx, &a),
     }
 }
 

@@ -5,6 +5,7 @@ mod bench;
 mod cache;
 mod doctor;
 mod inspect;
+mod tokenize;
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -18,6 +19,7 @@ pub use bench::bench;
 pub use cache::cache;
 pub use doctor::doctor;
 pub use inspect::{sql, tables};
+pub use tokenize::tokenize;
 
 use crate::cli::{DemoArgs, EXIT_INTERRUPTED, RunArgs, StageArgs, StatusArgs, with_hint};
 use crate::context::Context;
@@ -62,8 +64,21 @@ pub fn run(ctx: &Context, args: &RunArgs) -> anyhow::Result<ExitCode> {
 }
 
 pub fn stage(ctx: &Context, args: &StageArgs) -> anyhow::Result<ExitCode> {
-    ctx.graph.get(&args.name)?;
+    let target = ctx.graph.get(&args.name)?.clone();
     let datasets = resolve_datasets(ctx, &args.datasets.datasets)?;
+    for ds in &datasets {
+        let cfg = ctx.config.resolve(&ctx.graph, &args.name, &ds.name);
+        if let Some(why) = target.skip_reason(ds, &cfg) {
+            return Err(with_hint(
+                anyhow::anyhow!(
+                    "stage `{}` does not apply to dataset `{}`",
+                    args.name,
+                    ds.name
+                ),
+                why,
+            ));
+        }
+    }
     let graph = ctx.graph.clone();
     let name = args.name.clone();
     // Its inputs are built when stale; `--force` applies to the named stage only.
@@ -146,7 +161,7 @@ pub fn status(ctx: &Context, args: &StatusArgs) -> anyhow::Result<ExitCode> {
     for ds in &datasets {
         entries.extend(plan::plan_dataset(
             &ctx.graph,
-            stages,
+            &plan::applicable(&ctx.graph, stages, &ctx.config, ds),
             &ctx.config,
             &store,
             ds,

@@ -45,6 +45,23 @@ pub struct PlanEntry {
     pub external: BTreeMap<String, String>,
 }
 
+/// The stages of `stages` that apply to `dataset` (see `Stage::skip_reason`), in order.
+pub fn applicable(
+    graph: &Graph,
+    stages: &[Arc<dyn Stage>],
+    config: &Config,
+    dataset: &DatasetSpec,
+) -> Vec<Arc<dyn Stage>> {
+    stages
+        .iter()
+        .filter(|s| {
+            let cfg = config.resolve(graph, s.name(), &dataset.name);
+            s.skip_reason(dataset, &cfg).is_none()
+        })
+        .cloned()
+        .collect()
+}
+
 /// Plans `stages` (in graph order) for one dataset.
 pub fn plan_dataset(
     graph: &Graph,

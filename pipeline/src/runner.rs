@@ -122,7 +122,7 @@ fn run_dataset(
     ds: &DatasetSpec,
     reporter: &dyn Reporter,
 ) -> Vec<ReportEntry> {
-    let stages = (req.stages_for)(ds);
+    let stages = plan::applicable(req.graph, &(req.stages_for)(ds), req.config, ds);
     let plan = plan::plan_dataset(req.graph, &stages, req.config, req.store, ds, req.cancel);
     let mut out = Vec::new();
     let mut broken = false;

@@ -5,7 +5,10 @@
 //! standard Arrow types are used so that DuckDB, polars and pandas read the Parquet files too.
 
 pub mod files;
+pub mod note_events;
+pub mod notes;
 pub mod problems;
+pub mod tracks;
 
 use arrow::datatypes::SchemaRef;
 
@@ -23,6 +26,21 @@ pub const TABLES: &[TableDef] = &[
         name: files::NAME,
         description: "every file of a dataset's local folder, fingerprinted (extract)",
         schema: files::schema,
+    },
+    TableDef {
+        name: tracks::NAME,
+        description: "one row per track whose notes were read, with its duration (notes)",
+        schema: tracks::schema,
+    },
+    TableDef {
+        name: notes::NAME,
+        description: "every note of every track (and stem), times in seconds (notes)",
+        schema: notes::schema,
+    },
+    TableDef {
+        name: note_events::NAME,
+        description: "onset/offset events of each track's (stem's) notes, sorted (notes)",
+        schema: note_events::schema,
     },
     TableDef {
         name: problems::NAME,

@@ -22,6 +22,18 @@ pub enum Error {
         input: String,
     },
 
+    /// The dataset's folder does not have the layout its adapter reads.
+    #[error("dataset `{dataset}` ({adapter} layout): {reason}")]
+    Layout {
+        dataset: String,
+        adapter: String,
+        reason: String,
+    },
+
+    /// An artifact table (Parquet) could not be read.
+    #[error("cannot read table `{path}`: {reason}")]
+    Table { path: PathBuf, reason: String },
+
     #[error("interrupted")]
     Interrupted,
 }

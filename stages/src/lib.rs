@@ -5,9 +5,11 @@
 //! dataset lives in adapters. The runner (`amt-pipeline`) derives keys, skips fresh work and
 //! publishes; a stage only computes.
 
+pub mod adapters;
 pub mod dataset;
 pub mod error;
 pub mod extract;
+pub mod notes;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -35,6 +37,13 @@ pub trait Stage: Send + Sync {
     /// Rejects a resolved configuration section this stage cannot use (unknown field, bad
     /// value), naming the field.
     fn check_config(&self, config: &Value) -> Result<()>;
+
+    /// Why this stage has nothing to do for a dataset (`notes` on a dataset no adapter reads),
+    /// or `None` when it applies. A stage that does not apply to a dataset is left out of that
+    /// dataset's plan, runs and status. `config` is the resolved section. Default: applies.
+    fn skip_reason(&self, _dataset: &DatasetSpec, _config: &Value) -> Option<String> {
+        None
+    }
 
     /// Digests of inputs that live outside the store (a dataset folder), by input name.
     fn external_inputs(&self, job: &PlanContext<'_>) -> Result<BTreeMap<String, String>>;
@@ -94,7 +103,7 @@ impl Progress for NoProgress {
 
 /// Every product stage built so far, in graph order. Stages not built yet are absent.
 pub fn product_stages() -> Vec<Box<dyn Stage>> {
-    vec![Box::new(extract::ExtractStage)]
+    vec![Box::new(extract::ExtractStage), Box::new(notes::NotesStage)]
 }
 
 /// Parses a config section into the stage's typed config, naming the stage on error.

@@ -215,7 +215,22 @@ pub fn slakh_stem_notes(
     stem: &SlakhStem,
     fix_bass_octave: bool,
 ) -> Result<SlakhStemNotes> {
-    let parsed = midi_to_notes(midi, &slakh_midi_config(stem.is_drum))?;
+    slakh_stem_notes_with(midi, stem, fix_bass_octave, &MidiToNotesConfig::default())
+}
+
+/// [`slakh_stem_notes`] with other base MIDI options (a pipeline's configuration): the stem's
+/// `is_drum` flag still forces drums, as in [`slakh_midi_config`].
+pub fn slakh_stem_notes_with(
+    midi: &[u8],
+    stem: &SlakhStem,
+    fix_bass_octave: bool,
+    base: &MidiToNotesConfig,
+) -> Result<SlakhStemNotes> {
+    let cfg = MidiToNotesConfig {
+        force_all_drum: base.force_all_drum || stem.is_drum,
+        ..base.clone()
+    };
+    let parsed = midi_to_notes(midi, &cfg)?;
     let mut notes = parsed.notes;
     let fix = fix_bass_octave
         && (32..=39).contains(&stem.program_num)

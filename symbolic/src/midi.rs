@@ -37,7 +37,9 @@ pub struct MidiToNotesConfig {
     pub ch_9_as_drum: bool,
     /// Every note is a drum hit (e.g. Slakh drum stems, E-GMD).
     pub force_all_drum: bool,
-    /// Program for channels that never see a program_change (otherwise an error).
+    /// Program for channels that never see a program_change (otherwise an error). Left out of
+    /// the serialised form when unset, so that configs holding it convert to TOML (no null).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub force_all_program_to: Option<u8>,
     /// Track name (case-insensitive exact match) -> program; pins the channel of that track's
     /// first note and ignores later program_change on it.

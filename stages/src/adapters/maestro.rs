@@ -1,0 +1,119 @@
+//! MAESTRO v2 / v3: the performances listed in `maestro-v*.json` (v2 a list of records, v3 a
+//! dict of columns), each a piano MIDI read with YourMT3's MAESTRO rules: program 0 for every
+//! channel without a program change, sustain pedal applied (unless `midi.ignore_pedal`),
+//! `duration_sec` = MIDI length + 10 ms.
+//!
+//! The track id is the MIDI file's name without extension. YourMT3's 16 kHz release renames
+//! `.midi` to `.mid`; a listed `x.midi` is also found as `x.mid`. A listed MIDI that is not in
+//! the folder, or does not parse, is a problem. With several metadata files, the last in sorted
+//! order (the newest version) is used.
+
+use amt_symbolic::datasets::parse_maestro_metadata;
+use amt_symbolic::{MidiToNotesConfig, midi_to_notes};
+
+use super::{
+    Adapter, DatasetFiles, Listing, Problem, ReadOptions, StemNotes, TrackNotes, TrackSpec,
+    dedup_ids, file_stem, join, parent,
+};
+use crate::{Error, Result};
+
+pub const NAME: &str = "maestro";
+
+pub struct Maestro;
+
+/// `maestro-v<version>.json`.
+fn is_metadata(rel: &str) -> bool {
+    let name = rel.rsplit('/').next().unwrap_or(rel);
+    name.strip_prefix("maestro-v")
+        .and_then(|r| r.strip_suffix(".json"))
+        .is_some_and(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit() || b == b'.'))
+}
+
+impl Adapter for Maestro {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn tracks(&self, files: &DatasetFiles) -> Result<Listing> {
+        let layout_error = |reason: String| Error::Layout {
+            dataset: files.dataset.clone(),
+            adapter: NAME.into(),
+            reason,
+        };
+        let Some(meta) = files.paths().filter(|p| is_metadata(p)).last() else {
+            return Err(layout_error(format!(
+                "no `maestro-v*.json` metadata file under `{}`; MAESTRO's metadata lists its \
+                 performances: copy it from the release into the dataset folder",
+                files.folder.display()
+            )));
+        };
+        let text = String::from_utf8(files.read(meta)?)
+            .map_err(|e| layout_error(format!("`{meta}` is not UTF-8 text: {e}")))?;
+        let entries = parse_maestro_metadata(&text, &files.abs(meta))
+            .map_err(|e| layout_error(e.to_string()))?;
+        let base = parent(meta);
+        let mut problems = Vec::new();
+        let mut tracks = Vec::new();
+        for e in entries {
+            let listed = join(base, &e.midi_filename);
+            let renamed = listed
+                .strip_suffix(".midi")
+                .map(|s| format!("{s}.mid"))
+                .filter(|r| files.contains(r));
+            let source = if files.contains(&listed) {
+                listed
+            } else if let Some(r) = renamed {
+                r
+            } else {
+                problems.push(Problem::new(
+                    &listed,
+                    format!("listed in `{meta}` but not in the dataset folder"),
+                ));
+                continue;
+            };
+            tracks.push(TrackSpec {
+                id: file_stem(&source).to_string(),
+                source,
+            });
+        }
+        let tracks = dedup_ids(tracks, &mut problems);
+        Ok(Listing { tracks, problems })
+    }
+
+    fn read_track(
+        &self,
+        files: &DatasetFiles,
+        track: &TrackSpec,
+        options: &ReadOptions,
+    ) -> Result<Result<TrackNotes, Problem>> {
+        let bytes = files.read(&track.source)?;
+        let cfg = MidiToNotesConfig {
+            force_all_program_to: options.midi.force_all_program_to.or(Some(0)),
+            ..options.midi.clone()
+        };
+        Ok(match midi_to_notes(&bytes, &cfg) {
+            Ok(parsed) => Ok(TrackNotes {
+                duration_s: parsed.length_sec + 0.01,
+                stems: vec![StemNotes {
+                    stem_id: None,
+                    notes: parsed.notes,
+                }],
+            }),
+            Err(e) => Err(Problem::new(&track.source, e)),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metadata_names() {
+        assert!(is_metadata("maestro-v2.0.0.json"));
+        assert!(is_metadata("sub/maestro-v3.0.0.json"));
+        assert!(!is_metadata("maestro-v.json"));
+        assert!(!is_metadata("maestro-v3.0.0.csv"));
+        assert!(!is_metadata("other.json"));
+    }
+}

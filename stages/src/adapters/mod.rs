@@ -1,0 +1,345 @@
+//! Dataset adapters: what a dataset's folder holds and how to read it. Stages are generic;
+//! adapters are data (design.md, "Data flow").
+//!
+//! An adapter, one file per dataset, knows
+//! - which files form a track ([`Adapter::tracks`]): Slakh a `TrackNNNNN/metadata.yaml` folder,
+//!   MAESTRO a row of its `maestro-v*.json`, GuitarSet an `annotation/*.jams` file;
+//! - its stems and annotations, and how to read them into notes ([`Adapter::read_track`]), with
+//!   the readers of `amt_symbolic::datasets` and that dataset's YourMT3 rules.
+//!
+//! Adapters work from the file list `extract` published (`files.parquet`, see [`DatasetFiles`]),
+//! never from a directory walk, and every file they read is checked against the blake3 that
+//! `extract` recorded: a file changed since then fails the stage ("run again") instead of
+//! publishing new content under the old key.
+//!
+//! A track that cannot be read (a corrupt MIDI, an invalid JAMS, a missing `metadata.yaml`) is
+//! returned as a [`Problem`] naming the file: the stage quarantines it in the `problems` table
+//! and publishes the other tracks. A folder with no recognisable layout at all is an error.
+//!
+//! ## Choosing an adapter
+//! The `notes` stage's `adapter` setting picks one: `"slakh"`, `"maestro"`, `"guitarset"`, or
+//! `"auto"` (the default), which takes the adapter whose name the dataset's name contains,
+//! ignoring case (`babyslakh_16k`, `slakh2100_flac_redux` -> slakh; `maestro-v3.0.0` ->
+//! maestro; `GuitarSet` -> guitarset). A dataset with another name gets no `notes` stage
+//! unless its configuration names the adapter:
+//! ```toml
+//! [dataset.mydata.stage.notes]
+//! adapter = "slakh"
+//! ```
+//! Official splits are read by the `split` stage (not built yet).
+
+pub mod guitarset;
+pub mod maestro;
+pub mod slakh;
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use amt_symbolic::{MidiToNotesConfig, Note};
+use arrow::array::{Array, StringArray};
+use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
+
+use crate::{Error, Result};
+
+/// The adapters, by the name `adapter = "..."` takes.
+pub const NAMES: &[&str] = &[slakh::NAME, maestro::NAME, guitarset::NAME];
+
+/// A dataset's layout and annotation reader.
+pub trait Adapter: Send + Sync {
+    /// `slakh`, `maestro`, `guitarset`.
+    fn name(&self) -> &'static str;
+
+    /// The tracks of the dataset, in a stable order, and the would-be tracks that cannot be
+    /// used (as problems). An error means the folder does not have this layout at all.
+    fn tracks(&self, files: &DatasetFiles) -> Result<Listing>;
+
+    /// Reads one track's notes. `Ok(Err(problem))` quarantines the track; `Err` fails the
+    /// stage (a file changed since `extract`, an unreadable file).
+    fn read_track(
+        &self,
+        files: &DatasetFiles,
+        track: &TrackSpec,
+        options: &ReadOptions,
+    ) -> Result<Result<TrackNotes, Problem>>;
+}
+
+/// The adapter named `name` (one of [`NAMES`]).
+pub fn by_name(name: &str) -> Option<Box<dyn Adapter>> {
+    match name {
+        slakh::NAME => Some(Box::new(slakh::Slakh)),
+        maestro::NAME => Some(Box::new(maestro::Maestro)),
+        guitarset::NAME => Some(Box::new(guitarset::GuitarSet)),
+        _ => None,
+    }
+}
+
+/// The adapter name a dataset name implies: the first of [`NAMES`] it contains, ignoring case.
+pub fn detect(dataset: &str) -> Option<&'static str> {
+    let lower = dataset.to_lowercase();
+    NAMES.iter().copied().find(|n| lower.contains(n))
+}
+
+/// Options every adapter reads with (the `notes` stage's configuration).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ReadOptions {
+    /// Base MIDI -> notes options; each adapter adds its dataset's fixed rules on top (Slakh
+    /// drums from the metadata, MAESTRO program 0).
+    pub midi: MidiToNotesConfig,
+    /// Slakh: bass stems (programs 32-39) one octave down.
+    pub slakh_fix_bass_octave: bool,
+}
+
+/// What [`Adapter::tracks`] found.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Listing {
+    pub tracks: Vec<TrackSpec>,
+    pub problems: Vec<Problem>,
+}
+
+/// One track: its id (unique in the dataset) and the file that defines it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TrackSpec {
+    pub id: String,
+    /// Relative to the dataset folder, `/`-separated.
+    pub source: String,
+}
+
+/// An input that cannot be used, and why; becomes a row of `problems`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The offending file, relative to the dataset folder.
+    pub path: String,
+    pub error: String,
+}
+
+impl Problem {
+    pub fn new(path: impl Into<String>, error: impl std::fmt::Display) -> Self {
+        Problem {
+            path: path.into(),
+            error: error.to_string(),
+        }
+    }
+}
+
+/// The notes of one track.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackNotes {
+    /// YourMT3's `duration_sec` for the dataset.
+    pub duration_s: f64,
+    /// One entry per stem read (one entry with `stem_id: None` for datasets without stems).
+    pub stems: Vec<StemNotes>,
+}
+
+/// The notes of one stem (or of a whole track without stems).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StemNotes {
+    pub stem_id: Option<String>,
+    /// Sorted as YourMT3 sorts notes; each note carries its program and drum flag.
+    pub notes: Vec<Note>,
+}
+
+/// The files of a dataset as `extract` fingerprinted them, and its folder.
+#[derive(Debug, Clone)]
+pub struct DatasetFiles {
+    pub dataset: String,
+    pub folder: PathBuf,
+    /// Relative path -> blake3 (lowercase hex).
+    files: BTreeMap<String, String>,
+}
+
+impl DatasetFiles {
+    /// Reads `files.parquet` of an `extract` artifact.
+    pub fn from_parquet(dataset: &str, folder: &Path, parquet: &Path) -> Result<Self> {
+        let bad = |reason: String| Error::Table {
+            path: parquet.to_owned(),
+            reason,
+        };
+        let file = std::fs::File::open(parquet).map_err(|e| bad(e.to_string()))?;
+        let reader = ParquetRecordBatchReaderBuilder::try_new(file)
+            .and_then(|b| b.build())
+            .map_err(|e| bad(e.to_string()))?;
+        let mut files = BTreeMap::new();
+        for batch in reader {
+            let batch = batch.map_err(|e| bad(e.to_string()))?;
+            let column = |name: &str| {
+                batch
+                    .column_by_name(name)
+                    .and_then(|c| c.as_any().downcast_ref::<StringArray>())
+                    .ok_or_else(|| bad(format!("no Utf8 column `{name}`")))
+            };
+            let (paths, hashes) = (column("path")?, column("blake3")?);
+            for i in 0..batch.num_rows() {
+                if paths.is_valid(i) && hashes.is_valid(i) {
+                    files.insert(paths.value(i).to_string(), hashes.value(i).to_string());
+                }
+            }
+        }
+        Ok(Self::new(dataset, folder, files))
+    }
+
+    /// A file list built in memory (tests, adapters of generated data).
+    pub fn new(dataset: &str, folder: &Path, files: BTreeMap<String, String>) -> Self {
+        DatasetFiles {
+            dataset: dataset.to_string(),
+            folder: folder.to_owned(),
+            files,
+        }
+    }
+
+    pub fn contains(&self, rel: &str) -> bool {
+        self.files.contains_key(rel)
+    }
+
+    /// Relative paths, sorted.
+    pub fn paths(&self) -> impl Iterator<Item = &str> {
+        self.files.keys().map(String::as_str)
+    }
+
+    pub fn len(&self) -> usize {
+        self.files.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.files.is_empty()
+    }
+
+    /// The absolute path of a file of the dataset.
+    pub fn abs(&self, rel: &str) -> PathBuf {
+        self.folder.join(rel)
+    }
+
+    /// Reads a file of the dataset and checks it is still the content `extract` fingerprinted.
+    pub fn read(&self, rel: &str) -> Result<Vec<u8>> {
+        let Some(want) = self.files.get(rel) else {
+            return Err(Error::Io(std::io::Error::new(
+                std::io::ErrorKind::NotFound,
+                format!(
+                    "`{rel}` is not in the file list of dataset `{}`; run `extract` again",
+                    self.dataset
+                ),
+            )));
+        };
+        let bytes = fs_err::read(self.abs(rel))?;
+        if blake3::hash(&bytes).to_hex().as_str() != want {
+            return Err(Error::InputChanged {
+                dataset: self.dataset.clone(),
+                stage: "notes".into(),
+                input: rel.to_string(),
+            });
+        }
+        Ok(bytes)
+    }
+
+    /// [`DatasetFiles::read`] as UTF-8 text; invalid text is a problem of that file.
+    pub fn read_text(&self, rel: &str) -> Result<Result<String, Problem>> {
+        let bytes = self.read(rel)?;
+        Ok(String::from_utf8(bytes).map_err(|e| Problem::new(rel, format!("not UTF-8 text: {e}"))))
+    }
+}
+
+/// The parent folder of a relative path (`""` at the top).
+pub(crate) fn parent(rel: &str) -> &str {
+    rel.rsplit_once('/').map(|(p, _)| p).unwrap_or("")
+}
+
+/// `dir/name`, or `name` when `dir` is the top.
+pub(crate) fn join(dir: &str, name: &str) -> String {
+    if dir.is_empty() {
+        name.to_string()
+    } else {
+        format!("{dir}/{name}")
+    }
+}
+
+/// The file name of a relative path without its extension.
+pub(crate) fn file_stem(rel: &str) -> &str {
+    let name = rel.rsplit_once('/').map(|(_, n)| n).unwrap_or(rel);
+    name.rsplit_once('.').map(|(s, _)| s).unwrap_or(name)
+}
+
+/// Keeps the first track of each id; later ones become problems naming both files.
+pub(crate) fn dedup_ids(tracks: Vec<TrackSpec>, problems: &mut Vec<Problem>) -> Vec<TrackSpec> {
+    let mut seen: BTreeMap<String, String> = BTreeMap::new();
+    let mut out = Vec::with_capacity(tracks.len());
+    for t in tracks {
+        if let Some(first) = seen.get(&t.id) {
+            problems.push(Problem::new(
+                &t.source,
+                format!(
+                    "duplicate track id `{}` (already read from `{first}`); give each copy its own dataset folder",
+                    t.id
+                ),
+            ));
+        } else {
+            seen.insert(t.id.clone(), t.source.clone());
+            out.push(t);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn detect_by_contained_name() {
+        assert_eq!(detect("babyslakh_16k"), Some("slakh"));
+        assert_eq!(detect("slakh2100_flac_redux"), Some("slakh"));
+        assert_eq!(detect("maestro-v3.0.0"), Some("maestro"));
+        assert_eq!(detect("GuitarSet"), Some("guitarset"));
+        assert_eq!(detect("alpha"), None);
+        for n in NAMES {
+            assert_eq!(by_name(n).unwrap().name(), *n);
+        }
+        assert!(by_name("auto").is_none());
+    }
+
+    #[test]
+    fn path_helpers() {
+        assert_eq!(parent("a/b/c.mid"), "a/b");
+        assert_eq!(parent("c.mid"), "");
+        assert_eq!(join("", "x"), "x");
+        assert_eq!(join("a", "x"), "a/x");
+        assert_eq!(file_stem("2018/x--1.midi"), "x--1");
+        assert_eq!(file_stem("noext"), "noext");
+    }
+
+    #[test]
+    fn read_checks_the_fingerprint() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.mid"), b"abc").unwrap();
+        let good = BTreeMap::from([(
+            "a.mid".to_string(),
+            blake3::hash(b"abc").to_hex().to_string(),
+        )]);
+        let files = DatasetFiles::new("d", dir.path(), good);
+        assert_eq!(files.read("a.mid").unwrap(), b"abc");
+        std::fs::write(dir.path().join("a.mid"), b"abd").unwrap();
+        assert!(
+            matches!(files.read("a.mid"), Err(Error::InputChanged { input, .. }) if input == "a.mid")
+        );
+        assert!(files.read("b.mid").is_err());
+    }
+
+    #[test]
+    fn duplicate_ids_become_problems() {
+        let t = |id: &str, src: &str| TrackSpec {
+            id: id.into(),
+            source: src.into(),
+        };
+        let mut problems = Vec::new();
+        let kept = dedup_ids(
+            vec![
+                t("A", "x/A/m.yaml"),
+                t("B", "x/B/m.yaml"),
+                t("A", "y/A/m.yaml"),
+            ],
+            &mut problems,
+        );
+        assert_eq!(kept, vec![t("A", "x/A/m.yaml"), t("B", "x/B/m.yaml")]);
+        assert_eq!(problems.len(), 1);
+        assert_eq!(problems[0].path, "y/A/m.yaml");
+        assert!(problems[0].error.contains("x/A/m.yaml"));
+    }
+}

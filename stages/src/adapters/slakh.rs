@@ -1,0 +1,171 @@
+//! Slakh2100: the YourMT3 16 kHz layout (`slakh2100_yourmt3_16k/{split}/TrackNNNNN`), the
+//! original `slakh2100_flac_redux/{split}/TrackNNNNN` and `babyslakh_16k/TrackNNNNN`.
+//!
+//! A track is a `TrackNNNNN` folder with a `metadata.yaml`; its stems are the metadata's
+//! `stems` (program, is_drum, plugin), each with `MIDI/Sxx.mid` and `stems/Sxx.{wav,flac}`. A
+//! stem is read when YourMT3's rule includes it (`audio_rendered && midi_saved`, both files
+//! present; for `babyslakh`, whose flags are all false, when both files are present). Notes
+//! follow YourMT3: drums from `is_drum` (program 128), the bass octave fix (unless the plugin is
+//! the exception), and the track's duration is its longest stem MIDI. The layout of each track
+//! is read from its path, as `amt_symbolic::datasets::SlakhTrack::open` does.
+//!
+//! A `TrackNNNNN` folder without `metadata.yaml` (programs unknown) and a stem MIDI that does not
+//! parse are problems; a duplicate track id (the same track in two layouts of one folder)
+//! keeps the first path in sorted order.
+
+use std::collections::BTreeSet;
+
+use amt_symbolic::datasets::{SlakhLayout, parse_slakh_metadata, slakh_stem_notes_with};
+
+use super::{
+    Adapter, DatasetFiles, Listing, Problem, ReadOptions, StemNotes, TrackNotes, TrackSpec,
+    dedup_ids, join, parent,
+};
+use crate::{Error, Result};
+
+pub const NAME: &str = "slakh";
+const METADATA: &str = "metadata.yaml";
+
+pub struct Slakh;
+
+/// `TrackNNNNN` (at least one digit after `Track`).
+fn is_track_dir(name: &str) -> bool {
+    name.strip_prefix("Track")
+        .is_some_and(|d| !d.is_empty() && d.bytes().all(|b| b.is_ascii_digit()))
+}
+
+/// The track folder a file belongs to: its path up to the first `TrackNNNNN` component.
+fn track_dir(rel: &str) -> Option<&str> {
+    let mut end = 0;
+    for comp in rel.split('/') {
+        end += comp.len();
+        if is_track_dir(comp) {
+            return (end < rel.len()).then(|| &rel[..end]);
+        }
+        end += 1;
+    }
+    None
+}
+
+/// The release a track folder comes from, from its path (absolute folder + relative path)
+/// and files: the rule of `SlakhTrack::open`.
+fn layout(files: &DatasetFiles, dir: &str) -> SlakhLayout {
+    let abs = files.abs(dir);
+    let in_path = |name: &str| {
+        abs.ancestors().any(|a| {
+            a.file_name()
+                .is_some_and(|f| f.to_string_lossy().contains(name))
+        })
+    };
+    if in_path("babyslakh") {
+        SlakhLayout::Baby
+    } else if files.contains(&join(dir, "mix.flac")) || in_path("flac") {
+        SlakhLayout::FlacRedux
+    } else {
+        SlakhLayout::YourMt3_16k
+    }
+}
+
+impl Adapter for Slakh {
+    fn name(&self) -> &'static str {
+        NAME
+    }
+
+    fn tracks(&self, files: &DatasetFiles) -> Result<Listing> {
+        let dirs: BTreeSet<&str> = files.paths().filter_map(track_dir).collect();
+        if dirs.is_empty() {
+            return Err(Error::Layout {
+                dataset: files.dataset.clone(),
+                adapter: NAME.into(),
+                reason: format!(
+                    "no `TrackNNNNN/{METADATA}` folder under `{}`; point the dataset at a Slakh \
+                     folder (slakh2100_yourmt3_16k, slakh2100_flac_redux or babyslakh_16k) or set \
+                     its `adapter`",
+                    files.folder.display()
+                ),
+            });
+        }
+        let mut problems = Vec::new();
+        let mut tracks = Vec::new();
+        for dir in dirs {
+            let source = join(dir, METADATA);
+            if !files.contains(&source) {
+                problems.push(Problem::new(
+                    &source,
+                    format!(
+                        "track folder `{dir}` has no {METADATA}: its stems' programs and drum \
+                         flags are unknown; restore the file from the Slakh release"
+                    ),
+                ));
+                continue;
+            }
+            let id = dir.rsplit('/').next().unwrap_or(dir).to_string();
+            tracks.push(TrackSpec { id, source });
+        }
+        let tracks = dedup_ids(tracks, &mut problems);
+        Ok(Listing { tracks, problems })
+    }
+
+    fn read_track(
+        &self,
+        files: &DatasetFiles,
+        track: &TrackSpec,
+        options: &ReadOptions,
+    ) -> Result<Result<TrackNotes, Problem>> {
+        let text = match files.read_text(&track.source)? {
+            Ok(t) => t,
+            Err(p) => return Ok(Err(p)),
+        };
+        let metadata = match parse_slakh_metadata(&text, &files.abs(&track.source)) {
+            Ok(m) => m,
+            Err(e) => return Ok(Err(Problem::new(&track.source, e))),
+        };
+        let dir = parent(&track.source);
+        let layout = layout(files, dir);
+        let ext = match layout {
+            SlakhLayout::FlacRedux => "flac",
+            _ => "wav",
+        };
+        let mut stems = Vec::new();
+        let mut duration_s: f64 = 0.0;
+        for (id, stem) in &metadata.stems {
+            let midi = join(dir, &format!("MIDI/{id}.mid"));
+            let audio = join(dir, &format!("stems/{id}.{ext}"));
+            let flags = layout == SlakhLayout::Baby || (stem.audio_rendered && stem.midi_saved);
+            if !(flags && files.contains(&midi) && files.contains(&audio)) {
+                continue;
+            }
+            let bytes = files.read(&midi)?;
+            match slakh_stem_notes_with(&bytes, stem, options.slakh_fix_bass_octave, &options.midi)
+            {
+                Ok(n) => {
+                    duration_s = duration_s.max(n.length_sec);
+                    stems.push(StemNotes {
+                        stem_id: Some(id.clone()),
+                        notes: n.notes,
+                    });
+                }
+                Err(e) => return Ok(Err(Problem::new(midi, e))),
+            }
+        }
+        Ok(Ok(TrackNotes { duration_s, stems }))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn track_dirs() {
+        assert_eq!(
+            track_dir("train/Track00001/MIDI/S00.mid"),
+            Some("train/Track00001")
+        );
+        assert_eq!(track_dir("Track00001/metadata.yaml"), Some("Track00001"));
+        assert_eq!(track_dir("Track00001"), None, "a file, not a folder");
+        assert_eq!(track_dir("TrackX/metadata.yaml"), None);
+        assert_eq!(track_dir("Track/metadata.yaml"), None);
+        assert_eq!(track_dir("README.md"), None);
+    }
+}
