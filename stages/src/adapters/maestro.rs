@@ -107,6 +107,74 @@ impl Adapter for Maestro {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::testing::{copy, fixtures, scan};
+
+    const MIDI: &str = "2018/MIDI-Unprocessed_Chamber3_MID--AUDIO_10_R3_2018_wav--1.midi";
+
+    /// v3 metadata (a dict of columns) listing the fixture performance and one absent file;
+    /// the MIDI is stored renamed to `.mid` as in YourMT3's 16 kHz release.
+    #[test]
+    fn v3_columns_renamed_midi_and_a_missing_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let meta = serde_json::json!({
+            "canonical_composer": {"0": "Alban Berg", "1": "Nobody"},
+            "canonical_title": {"0": "Sonata Op. 1", "1": "Missing"},
+            "split": {"0": "train", "1": "test"},
+            "year": {"0": 2018, "1": 2004},
+            "midi_filename": {"0": MIDI, "1": "2004/absent.midi"},
+            "audio_filename": {"0": "2018/x.wav", "1": "2004/absent.wav"},
+            "duration": {"0": 698.6, "1": 1.0},
+        });
+        std::fs::write(dir.path().join("maestro-v3.0.0.json"), meta.to_string()).unwrap();
+        let renamed = MIDI.replace(".midi", ".mid");
+        copy(
+            &fixtures().join("maestro").join(MIDI),
+            &dir.path().join(&renamed),
+        );
+        let files = scan("maestro", dir.path());
+        let listing = Maestro.tracks(&files).unwrap();
+        assert_eq!(listing.tracks.len(), 1);
+        assert_eq!(listing.tracks[0].source, renamed);
+        assert_eq!(
+            listing.tracks[0].id,
+            "MIDI-Unprocessed_Chamber3_MID--AUDIO_10_R3_2018_wav--1"
+        );
+        assert_eq!(listing.problems.len(), 1);
+        assert_eq!(listing.problems[0].path, "2004/absent.midi");
+        let read = Maestro
+            .read_track(&files, &listing.tracks[0], &ReadOptions::default())
+            .unwrap()
+            .unwrap();
+        let (want, duration) = amt_symbolic::datasets::maestro_notes(
+            &std::fs::read(dir.path().join(&renamed)).unwrap(),
+        )
+        .unwrap();
+        assert_eq!(read.stems.len(), 1);
+        assert_eq!(read.stems[0].notes, want);
+        assert_eq!(read.duration_s, duration);
+        // ignore_pedal reaches the MIDI reader: notes get shorter.
+        let no_pedal = ReadOptions {
+            midi: MidiToNotesConfig {
+                ignore_pedal: true,
+                ..MidiToNotesConfig::default()
+            },
+            ..ReadOptions::default()
+        };
+        let short = Maestro
+            .read_track(&files, &listing.tracks[0], &no_pedal)
+            .unwrap()
+            .unwrap();
+        let total = |n: &[amt_symbolic::Note]| n.iter().map(|n| n.offset - n.onset).sum::<f64>();
+        assert!(total(&short.stems[0].notes) < total(&want));
+    }
+
+    #[test]
+    fn no_metadata_is_a_layout_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.midi"), b"x").unwrap();
+        let err = Maestro.tracks(&scan("maestro", dir.path())).unwrap_err();
+        assert!(err.to_string().contains("maestro-v*.json"), "{err}");
+    }
 
     #[test]
     fn metadata_names() {

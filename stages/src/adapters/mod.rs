@@ -278,6 +278,54 @@ pub(crate) fn dedup_ids(tracks: Vec<TrackSpec>, problems: &mut Vec<Problem>) -> 
     out
 }
 
+/// Helpers for the adapters' tests: fixture paths and in-memory file lists of a folder.
+#[cfg(test)]
+pub(crate) mod testing {
+    use std::collections::BTreeMap;
+    use std::path::{Path, PathBuf};
+
+    use super::DatasetFiles;
+
+    /// `$AMT_SHARED/fixtures`, else `shared/fixtures` beside the repository.
+    pub fn fixtures() -> PathBuf {
+        let base = std::env::var_os("AMT_SHARED")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared"));
+        base.join("fixtures")
+    }
+
+    /// Every file under `dir` with its blake3, as `extract` would list them.
+    pub fn scan(dataset: &str, dir: &Path) -> DatasetFiles {
+        fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<String, String>) {
+            for e in std::fs::read_dir(dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    walk(root, &p, out);
+                } else {
+                    let rel = p
+                        .strip_prefix(root)
+                        .unwrap()
+                        .to_string_lossy()
+                        .replace('\\', "/");
+                    let hash = blake3::hash(&std::fs::read(&p).unwrap())
+                        .to_hex()
+                        .to_string();
+                    out.insert(rel, hash);
+                }
+            }
+        }
+        let mut files = BTreeMap::new();
+        walk(dir, dir, &mut files);
+        DatasetFiles::new(dataset, dir, files)
+    }
+
+    /// Copies a file, creating the destination's folders.
+    pub fn copy(from: &Path, to: &Path) {
+        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+        std::fs::copy(from, to).unwrap();
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -155,6 +155,96 @@ impl Adapter for Slakh {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::adapters::testing::{copy, fixtures, scan};
+
+    /// The YourMT3 16 kHz layout trusts the metadata flags: a stem marked not rendered is
+    /// left out even though its files exist.
+    #[test]
+    fn yourmt3_layout_follows_the_flags() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = fixtures().join("slakh/babyslakh_16k/Track00001");
+        let track = dir.path().join("train/Track00001");
+        for sub in ["MIDI", "stems"] {
+            for e in std::fs::read_dir(src.join(sub)).unwrap() {
+                let p = e.unwrap().path();
+                copy(&p, &track.join(sub).join(p.file_name().unwrap()));
+            }
+        }
+        // Every stem rendered and saved, except S00 (its flag is the first in the file).
+        let text = std::fs::read_to_string(src.join("metadata.yaml"))
+            .unwrap()
+            .replacen("audio_rendered: false", "audio_rendered: FALSE", 1)
+            .replace("audio_rendered: false", "audio_rendered: true")
+            .replace("audio_rendered: FALSE", "audio_rendered: false")
+            .replace("midi_saved: false", "midi_saved: true");
+        let s00_flag = text.find("audio_rendered: false").unwrap();
+        assert!(s00_flag < text.find("  S01:").unwrap());
+        std::fs::write(track.join(METADATA), text).unwrap();
+        let files = scan("slakh2100_yourmt3_16k", dir.path());
+        assert_eq!(layout(&files, "train/Track00001"), SlakhLayout::YourMt3_16k);
+        let listing = Slakh.tracks(&files).unwrap();
+        assert_eq!(listing.tracks.len(), 1);
+        assert!(listing.problems.is_empty());
+        let opts = ReadOptions {
+            slakh_fix_bass_octave: true,
+            ..ReadOptions::default()
+        };
+        let read = Slakh
+            .read_track(&files, &listing.tracks[0], &opts)
+            .unwrap()
+            .unwrap();
+        let ids: Vec<&str> = read
+            .stems
+            .iter()
+            .map(|s| s.stem_id.as_deref().unwrap())
+            .collect();
+        assert_eq!(ids.len(), 9, "{ids:?}");
+        assert!(!ids.contains(&"S00") && !ids.contains(&"S06"), "{ids:?}");
+        // The drum stem is drums by its metadata flag.
+        let s01 = read
+            .stems
+            .iter()
+            .find(|s| s.stem_id.as_deref() == Some("S01"))
+            .unwrap();
+        assert!(s01.notes.iter().all(|n| n.is_drum && n.program == 128));
+    }
+
+    /// The redux layout (FLAC stems, trusted flags) read through the adapter gives the stems
+    /// `amt_symbolic`'s `SlakhTrack` reads from the same folder.
+    #[test]
+    fn flac_redux_layout_matches_the_library_reader() {
+        let root = fixtures().join("slakh/slakh2100_flac_redux");
+        let files = scan("slakh2100_flac_redux", &root);
+        assert_eq!(layout(&files, "train/Track00001"), SlakhLayout::FlacRedux);
+        let listing = Slakh.tracks(&files).unwrap();
+        assert_eq!(listing.tracks.len(), 1);
+        let opts = ReadOptions {
+            slakh_fix_bass_octave: true,
+            ..ReadOptions::default()
+        };
+        let read = Slakh
+            .read_track(&files, &listing.tracks[0], &opts)
+            .unwrap()
+            .unwrap();
+        let lib = amt_symbolic::datasets::SlakhTrack::open(root.join("train/Track00001"))
+            .unwrap()
+            .notes(true)
+            .unwrap();
+        assert_eq!(read.stems.len(), lib.stems.len());
+        for (a, b) in read.stems.iter().zip(&lib.stems) {
+            assert_eq!(a.stem_id.as_deref(), Some(b.id.as_str()));
+            assert_eq!(a.notes, b.notes, "{}", b.id);
+        }
+        assert_eq!(read.duration_s, lib.duration_sec);
+    }
+
+    #[test]
+    fn no_track_folder_is_a_layout_error() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("readme.txt"), b"x").unwrap();
+        let err = Slakh.tracks(&scan("slakh", dir.path())).unwrap_err();
+        assert!(err.to_string().contains("TrackNNNNN"), "{err}");
+    }
 
     #[test]
     fn track_dirs() {

@@ -10,7 +10,8 @@
 //! - `notes` (dataset, track_id, stem_id, program, is_drum, onset, offset, pitch, velocity):
 //!   one row per note of each stem (Slakh) or track (MAESTRO, GuitarSet: `stem_id` null), in
 //!   YourMT3's note order, times in seconds after the MIDI rules (10 ms quantisation, binary
-//!   velocity, ... as configured).
+//!   velocity, ... as configured). `offset` is an SQL keyword: quote it in queries
+//!   (`SELECT onset, "offset" FROM notes`).
 //! - `note_events` (dataset, track_id, stem_id, program, is_drum, time, kind, velocity, pitch):
 //!   the onsets and offsets of the same notes, per (track, stem), in YourMT3's event order.
 //!   Ties are not stored; tokenisation computes them per segment.
