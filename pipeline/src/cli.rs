@@ -83,6 +83,45 @@ pub enum Command {
     Bench(BenchArgs),
     /// Print the token ids of a track's first segments, from its published notes
     Tokenize(TokenizeArgs),
+    /// Score estimated MIDI files against reference MIDI files (mir_eval / YourMT3 metrics)
+    Eval(EvalArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct EvalArgs {
+    /// Folder of reference MIDI files
+    #[arg(long = "ref", value_name = "DIR")]
+    pub reference: PathBuf,
+    /// Folder of estimated MIDI files, matched to references by relative path and name
+    #[arg(long = "est", value_name = "DIR")]
+    pub estimate: PathBuf,
+    /// Instrument classes for per-class metrics and multi_f (e.g. GM_INSTR_CLASS, PIANO_SOLO)
+    #[arg(long, value_name = "NAME")]
+    pub eval_vocab: Option<String>,
+    /// Drum classes both sides are reduced to (e.g. gm, ksh)
+    #[arg(long, value_name = "NAME")]
+    pub drum_vocab: Option<String>,
+    /// Onset tolerance in seconds
+    #[arg(long, default_value_t = 0.05)]
+    pub onset_tolerance: f64,
+    /// Also compute frame F1 (62.5 ms hop)
+    #[arg(long)]
+    pub frame: bool,
+    /// Classes that also get pitch-class metrics (`_pc`), comma-separated
+    #[arg(long, value_delimiter = ',', value_name = "CLASSES")]
+    pub pitch_class: Vec<String>,
+    /// Ignore the sustain pedal when reading MIDI
+    #[arg(long)]
+    pub ignore_pedal: bool,
+    /// Dataset name stored with the scores [default: the reference folder's name]
+    #[arg(long)]
+    pub dataset: Option<String>,
+    /// Run name stored with the scores [default: the estimate folder's name]
+    #[arg(long)]
+    pub name: Option<String>,
+    /// Print one JSON object: {"files": {name: {metric: value}}, "mean": {...}} (NaN as null)
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -304,6 +343,7 @@ fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
         Command::Config(ConfigCommand::Show) => commands::config_show(&ctx),
         Command::Doctor(a) => commands::doctor(&ctx, &a),
         Command::Tokenize(a) => commands::tokenize(&ctx, &a),
+        Command::Eval(a) => commands::eval(&ctx, &a),
     }
 }
 

@@ -4,6 +4,7 @@
 mod bench;
 mod cache;
 mod doctor;
+mod eval;
 mod inspect;
 mod tokenize;
 
@@ -18,6 +19,7 @@ use amt_stages::DatasetSpec;
 pub use bench::bench;
 pub use cache::cache;
 pub use doctor::doctor;
+pub use eval::eval;
 pub use inspect::{sql, tables};
 pub use tokenize::tokenize;
 

@@ -6,6 +6,7 @@ pub mod config;
 pub mod context;
 pub mod datasets;
 pub mod demo;
+pub mod evaluate;
 pub mod graph;
 pub mod plan;
 pub mod progress;

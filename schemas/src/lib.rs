@@ -4,6 +4,7 @@
 //! `push()`. Table and column names are fixed: users and checks query them by name. Only
 //! standard Arrow types are used so that DuckDB, polars and pandas read the Parquet files too.
 
+pub mod eval;
 pub mod files;
 pub mod note_events;
 pub mod notes;
@@ -41,6 +42,16 @@ pub const TABLES: &[TableDef] = &[
         name: note_events::NAME,
         description: "onset/offset events of each track's (stem's) notes, sorted (notes)",
         schema: note_events::schema,
+    },
+    TableDef {
+        name: eval::RESULTS,
+        description: "per-file scores of `amt eval` runs (metric, value; NULL for NaN)",
+        schema: eval::results_schema,
+    },
+    TableDef {
+        name: eval::MEANS,
+        description: "per-run macro means of `amt eval` (NaN-ignoring) and micro F",
+        schema: eval::means_schema,
     },
     TableDef {
         name: problems::NAME,

@@ -1,0 +1,218 @@
+//! `amt eval`: score estimated MIDI against reference MIDI, print a per-file table and the
+//! dataset means, and publish both as `eval_results` / `eval_means` so that `amt sql` can
+//! compare runs.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::atomic::AtomicBool;
+
+use amt_cache::KeySpec;
+use amt_cache::fingerprint::{self, Options};
+use amt_cache::lock::{Mode, StoreLock};
+use amt_schemas::eval::{MEANS, MeansBuilder, RESULTS, ResultsBuilder};
+use amt_stages::dataset::validate_name;
+
+use crate::cli::{EvalArgs, with_hint};
+use crate::context::Context;
+use crate::evaluate::{EvalOptions, EvalOutcome, evaluate_dirs};
+
+/// The store slot of eval runs: `artifacts/eval/<run>/<key>`.
+const STAGE: &str = "eval";
+/// Bumped when the scores for the same inputs change.
+const VERSION: u32 = 1;
+
+/// Metrics shown as table columns when present, in this order.
+const COLUMNS: &[&str] = &[
+    "onset_f",
+    "offset_f",
+    "onset_f_drum",
+    "multi_f",
+    "frame_f",
+    "frame_f_pc",
+];
+
+fn name_of(path: &std::path::Path) -> String {
+    std::path::absolute(path)
+        .ok()
+        .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
+        .unwrap_or_else(|| "eval".into())
+}
+
+pub fn eval(ctx: &Context, args: &EvalArgs) -> anyhow::Result<ExitCode> {
+    let opts = EvalOptions {
+        eval_vocab: args.eval_vocab.clone(),
+        drum_vocab: args.drum_vocab.clone(),
+        onset_tolerance: args.onset_tolerance,
+        frame: args.frame,
+        pitch_class: args.pitch_class.clone(),
+        ignore_pedal: args.ignore_pedal,
+    };
+    let dataset = args
+        .dataset
+        .clone()
+        .unwrap_or_else(|| name_of(&args.reference));
+    let run = args.name.clone().unwrap_or_else(|| name_of(&args.estimate));
+    for n in [&dataset, &run] {
+        validate_name(n)
+            .map_err(|e| with_hint(anyhow::anyhow!(e), "name it with --dataset / --name"))?;
+    }
+    let outcome = evaluate_dirs(&args.reference, &args.estimate, &opts).map_err(|e| {
+        let hint = match &e {
+            crate::evaluate::EvalError::Vocab(_) => format!(
+                "eval vocabularies: {}; drum vocabularies: {}",
+                amt_metrics::vocab::eval_vocab_names().join(", "),
+                amt_metrics::vocab::drum_vocab_names().join(", ")
+            ),
+            _ => "pass the folders of reference and estimated MIDI files".to_string(),
+        };
+        with_hint(e, hint)
+    })?;
+    publish(ctx, args, &opts, &dataset, &run, &outcome)?;
+
+    if args.json {
+        let files: BTreeMap<&str, &BTreeMap<String, f64>> = outcome
+            .files
+            .iter()
+            .map(|f| (f.name.as_str(), &f.metrics))
+            .collect();
+        let mean: BTreeMap<&str, f64> = outcome
+            .means
+            .iter()
+            .map(|(k, (v, _))| (k.as_str(), *v))
+            .collect();
+        // serde_json writes NaN as null.
+        let v = serde_json::json!({
+            "files": files, "mean": mean, "problems": outcome.problems,
+            "unmatched_estimates": outcome.unmatched_estimates,
+            "dataset": dataset, "run": run,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        print_table(&outcome);
+    }
+    #[allow(clippy::print_stderr)]
+    {
+        for p in &outcome.problems {
+            eprintln!("problem: {}: {}", p.path, p.error);
+        }
+        for n in &outcome.unmatched_estimates {
+            eprintln!("warning: estimate `{n}` has no reference; skipped");
+        }
+        for f in outcome.files.iter().filter(|f| f.missing_estimate) {
+            eprintln!(
+                "warning: reference `{}` has no estimate; scored as empty",
+                f.name
+            );
+        }
+    }
+    Ok(if outcome.problems.is_empty() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    })
+}
+
+fn fmt(v: Option<&f64>) -> String {
+    match v {
+        Some(v) if v.is_nan() => "nan".into(),
+        Some(v) => format!("{v:.4}"),
+        None => "".into(),
+    }
+}
+
+fn print_table(o: &EvalOutcome) {
+    let cols: Vec<&str> = COLUMNS
+        .iter()
+        .copied()
+        .filter(|c| o.means.contains_key(*c) || o.files.iter().any(|f| f.metrics.contains_key(*c)))
+        .collect();
+    let width = o
+        .files
+        .iter()
+        .map(|f| f.name.len())
+        .max()
+        .unwrap_or(4)
+        .max(6);
+    let mut header = format!("{:width$}", "file");
+    for c in &cols {
+        header.push_str(&format!(" {c:>12}"));
+    }
+    println!("{header}");
+    for f in &o.files {
+        let mut line = format!("{:width$}", f.name);
+        for c in &cols {
+            line.push_str(&format!(" {:>12}", fmt(f.metrics.get(*c))));
+        }
+        println!("{line}");
+    }
+    let mut line = format!("{:width$}", "(mean)");
+    for c in &cols {
+        line.push_str(&format!(" {:>12}", fmt(o.means.get(*c).map(|(v, _)| v))));
+    }
+    println!("{line}");
+    let others: Vec<String> = o
+        .means
+        .iter()
+        .filter(|(k, _)| !cols.contains(&k.as_str()))
+        .map(|(k, (v, _))| format!("{k}={}", fmt(Some(v))))
+        .collect();
+    if !others.is_empty() {
+        println!("other means: {}", others.join(" "));
+    }
+}
+
+/// Publishes the scores as one artifact keyed by the inputs' content and the options.
+fn publish(
+    ctx: &Context,
+    args: &EvalArgs,
+    opts: &EvalOptions,
+    dataset: &str,
+    run: &str,
+    o: &EvalOutcome,
+) -> anyhow::Result<()> {
+    let _lock = StoreLock::acquire(&ctx.store_root, Mode::Exclusive, true)?;
+    let store = ctx.open_store()?;
+    let cancel = AtomicBool::new(false);
+    let digest = |dir: &std::path::Path| {
+        fingerprint::fingerprint_dir(
+            dir,
+            &store.memo_dir(),
+            Options::default(),
+            &|_, _| {},
+            &cancel,
+        )
+        .map(|f| f.digest)
+    };
+    let mut config = serde_json::to_value(opts)?;
+    config["dataset"] = dataset.into();
+    let spec = KeySpec {
+        stage: STAGE.into(),
+        version: VERSION,
+        config,
+        inputs: BTreeMap::from([
+            ("external:reference".to_string(), digest(&args.reference)?),
+            ("external:estimate".to_string(), digest(&args.estimate)?),
+        ]),
+    };
+    let key = spec.key();
+    if store.get(STAGE, run, &key)?.is_none() {
+        let mut results = ResultsBuilder::default();
+        for f in &o.files {
+            for (m, v) in &f.metrics {
+                results.push(dataset, run, &f.name, m, *v);
+            }
+        }
+        let mut means = MeansBuilder::default();
+        for (m, (v, n)) in &o.means {
+            means.push(dataset, run, m, *v, *n);
+        }
+        let mut w = store.begin(STAGE, run, &key)?;
+        w.write_table(RESULTS, &[results.finish()])?;
+        w.write_table(MEANS, &[means.finish()])?;
+        w.set_summary("files", o.files.len().into());
+        w.set_summary("problems", o.problems.len().into());
+        w.commit(VERSION, spec.inputs.clone(), spec.config.clone(), false)?;
+    }
+    store.write_ref(STAGE, run, &key)?;
+    Ok(())
+}

@@ -1,0 +1,163 @@
+//! `amt eval` on MIDI folders written in the test: pairing by name, the JSON shape (NaN as
+//! null), means over files, a missing estimate scored as empty, a corrupt file reported while
+//! the others are scored and published for `amt sql`.
+
+mod common;
+
+use amt_symbolic::{Note, notes_to_midi};
+use common::Home;
+
+fn note(onset: f64, offset: f64, pitch: u8) -> Note {
+    Note {
+        is_drum: false,
+        program: 0,
+        onset,
+        offset,
+        pitch,
+        velocity: 1,
+    }
+}
+
+fn drum(onset: f64, pitch: u8) -> Note {
+    Note {
+        is_drum: true,
+        program: 128,
+        onset,
+        offset: onset + 0.01,
+        pitch,
+        velocity: 1,
+    }
+}
+
+fn write(h: &Home, rel: &str, notes: &[Note]) {
+    h.write(rel, &notes_to_midi(notes).unwrap());
+}
+
+fn scale() -> Vec<Note> {
+    vec![
+        note(0.5, 1.0, 60),
+        note(1.0, 1.5, 62),
+        note(1.5, 2.0, 64),
+        note(2.0, 2.5, 65),
+    ]
+}
+
+#[test]
+fn eval_scores_pairs_and_publishes_for_sql() {
+    let h = Home::new();
+    write(&h, "ref/exact.mid", &scale());
+    write(&h, "est/exact.mid", &scale());
+    // Two of four onsets moved by 100 ms (> 50 ms tolerance): P = R = F = 0.5.
+    write(&h, "ref/half.mid", &scale());
+    let mut moved = scale();
+    moved[1].onset += 0.1;
+    moved[3].onset += 0.1;
+    write(&h, "est/half.midi", &moved);
+    // No estimate: scored against nothing, F = 0.
+    write(&h, "ref/missed.mid", &scale());
+    // Drums only on both sides: no pitched notes -> onset_f is NaN (null), drums match.
+    write(&h, "ref/drums.mid", &[drum(0.5, 36), drum(1.0, 38)]);
+    write(&h, "est/drums.mid", &[drum(0.5, 36), drum(1.0, 38)]);
+    // An estimate without a reference is reported and skipped.
+    write(&h, "est/extra.mid", &scale());
+
+    let home = h.path().display().to_string();
+    let out = h.run(&[
+        "eval",
+        "--ref",
+        &format!("{home}/ref"),
+        "--est",
+        &format!("{home}/est"),
+        "--name",
+        "run1",
+        "--json",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let f = &v["files"];
+    assert_eq!(f["exact"]["onset_f"], 1.0);
+    assert_eq!(f["exact"]["offset_f"], 1.0);
+    assert!((f["half"]["onset_f"].as_f64().unwrap() - 0.5).abs() < 1e-9);
+    assert_eq!(f["missed"]["onset_f"], 0.0);
+    assert!(
+        f["drums"]["onset_f"].is_null(),
+        "NaN is null: {}",
+        f["drums"]
+    );
+    assert_eq!(f["drums"]["onset_f_drum"], 1.0);
+    assert!(f.get("extra").is_none());
+    assert_eq!(v["unmatched_estimates"][0], "extra");
+    // Macro mean ignores the NaN file: (1 + 0.5 + 0) / 3.
+    assert!((v["mean"]["onset_f"].as_f64().unwrap() - 0.5).abs() < 1e-9);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("`missed` has no estimate"), "{err}");
+
+    let csv = h.sql_csv(
+        "SELECT run, dataset, metric, round(value, 6) AS v, n_files FROM eval_means WHERE metric = 'onset_f'",
+    );
+    assert_eq!(
+        csv,
+        "run,dataset,metric,v,n_files\nrun1,ref,onset_f,0.5,3\n"
+    );
+    let csv = h.sql_csv(
+        "SELECT file, value FROM eval_results WHERE run = 'run1' AND metric = 'onset_f' ORDER BY file",
+    );
+    assert_eq!(csv, "file,value\ndrums,\nexact,1.0\nhalf,0.5\nmissed,0.0\n");
+}
+
+#[test]
+fn a_corrupt_file_is_reported_and_the_rest_scored() {
+    let h = Home::new();
+    write(&h, "ref/good.mid", &scale());
+    write(&h, "est/good.mid", &scale());
+    write(&h, "ref/bad.mid", &scale());
+    h.write("est/bad.mid", b"this is not a MIDI file");
+    let home = h.path().display().to_string();
+    let out = h.run(&[
+        "eval",
+        "--ref",
+        &format!("{home}/ref"),
+        "--est",
+        &format!("{home}/est"),
+        "--name",
+        "broken",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("problem: ") && err.contains("est/bad.mid"),
+        "{err}"
+    );
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(text.contains("good") && text.contains("1.0000"), "{text}");
+    assert_eq!(
+        h.sql_csv("SELECT count(DISTINCT file) AS n FROM eval_results WHERE run = 'broken'"),
+        "n\n1\n"
+    );
+}
+
+#[test]
+fn unknown_vocabulary_lists_the_valid_ones() {
+    let h = Home::new();
+    write(&h, "ref/a.mid", &scale());
+    let home = h.path().display().to_string();
+    let out = h.run(&[
+        "eval",
+        "--ref",
+        &format!("{home}/ref"),
+        "--est",
+        &format!("{home}/ref"),
+        "--eval-vocab",
+        "NOPE",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("NOPE") && err.contains("GM_INSTR_CLASS"),
+        "{err}"
+    );
+}
