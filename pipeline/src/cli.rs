@@ -61,6 +61,8 @@ pub enum LogFormat {
 pub enum Command {
     /// Run the whole pipeline on built-in example data, then query it
     Demo(DemoArgs),
+    /// Download, verify and extract YourMT3's datasets (menu, or --datasets), then build them
+    Install(InstallArgs),
     /// Build what is stale, in dependency order, datasets in parallel
     Run(RunArgs),
     /// Build one stage (and whatever it needs) for some datasets
@@ -160,6 +162,40 @@ pub struct BenchArgs {
     /// Print as JSON
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct InstallArgs {
+    /// The data home to install into (same as --data-home)
+    #[arg(value_name = "DATA_HOME")]
+    pub data_home: Option<PathBuf>,
+    /// Datasets by name or menu number, comma-separated; without it, the interactive menu
+    #[arg(long, short = 'd', value_delimiter = ',', value_name = "LIST")]
+    pub datasets: Vec<String>,
+    /// Skip download and extraction: use the folders already in the data home
+    #[arg(long, visible_alias = "nd")]
+    pub nodown: bool,
+    /// A registry file ([[dataset]] tables) whose entries replace (by name) or add to the built-in ones
+    #[arg(long, value_name = "FILE")]
+    pub registry: Option<PathBuf>,
+    /// Read the Zenodo access token (restricted datasets) from this file
+    #[arg(long, value_name = "FILE")]
+    pub token_file: Option<PathBuf>,
+    /// Also cache the token from --token-file or ZENODO_TOKEN (mode 0600, user config folder)
+    #[arg(long)]
+    pub save_token: bool,
+    /// Print the registry (numbers, names, URLs, md5, restricted) and exit
+    #[arg(long)]
+    pub list: bool,
+    /// Show what would be installed and how, without doing it
+    #[arg(long)]
+    pub dry_run: bool,
+    /// Print the run report (or, with --list, the registry) as JSON on stdout
+    #[arg(long)]
+    pub json: bool,
+    /// Fail at once if another amt process holds the store, instead of waiting
+    #[arg(long)]
+    pub no_wait: bool,
 }
 
 #[derive(Debug, Args)]
@@ -325,7 +361,12 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
+fn dispatch(mut cli: Cli, cancel: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
+    if let Command::Install(a) = &cli.command
+        && let Some(home) = &a.data_home
+    {
+        cli.data_home = Some(home.clone());
+    }
     match &cli.command {
         Command::Demo(args) => return commands::demo(args, cli.quiet, cancel),
         Command::Bench(args) => return commands::bench(args, cancel),
@@ -335,6 +376,7 @@ fn dispatch(cli: Cli, cancel: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Demo(_) | Command::Bench(_) => unreachable!("handled above"),
         Command::Run(a) => commands::run(&ctx, &a),
+        Command::Install(a) => commands::install(&ctx, &a),
         Command::Stage(a) => commands::stage(&ctx, &a),
         Command::Status(a) => commands::status(&ctx, &a),
         Command::Tables(a) => commands::tables(&ctx, &a),
@@ -383,6 +425,13 @@ fn init_logging(cli: &Cli) {
         _ => "debug",
     };
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    // The HTTP client's debug/trace output dumps request bytes, access tokens included: capped
+    // whatever RUST_LOG says (amt logs its own requests without the token).
+    let filter = ["ureq=info", "ureq_proto=info", "rustls=info"]
+        .iter()
+        .fold(filter, |f, d| {
+            f.add_directive(d.parse().expect("valid directive"))
+        });
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -6,6 +6,7 @@ mod cache;
 mod doctor;
 mod eval;
 mod inspect;
+mod install;
 mod tokenize;
 
 use std::collections::BTreeMap;
@@ -21,6 +22,7 @@ pub use cache::cache;
 pub use doctor::doctor;
 pub use eval::eval;
 pub use inspect::{sql, tables};
+pub use install::install;
 pub use tokenize::tokenize;
 
 use crate::cli::{DemoArgs, EXIT_INTERRUPTED, RunArgs, StageArgs, StatusArgs, with_hint};
@@ -28,7 +30,7 @@ use crate::context::Context;
 use crate::datasets::{self, DatasetError};
 use crate::plan::{self, State};
 use crate::progress::TerminalReporter;
-use crate::runner::{self, Force, Outcome, RunReport, RunRequest};
+use crate::runner::{Force, Outcome, RunReport, RunRequest};
 
 fn resolve_datasets(ctx: &Context, requested: &[String]) -> anyhow::Result<Vec<DatasetSpec>> {
     let store = ctx.open_store()?;
@@ -119,7 +121,8 @@ fn execute(
         cancel: &ctx.cancel,
     };
     let reporter = TerminalReporter::new(ctx.quiet || json);
-    let report = runner::run(&req, &reporter);
+    // Registry datasets not on disk yet are fetched and extracted first (install.rs).
+    let report = install::run_fetching_first(&req, &reporter);
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else if !ctx.quiet {

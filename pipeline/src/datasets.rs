@@ -3,12 +3,17 @@
 //! A dataset is addressed by name; its folder is `[dataset.NAME] folder` from the config, else
 //! the folder recorded when it was last given as a path, else `<data home>/NAME`. `--datasets`
 //! also takes paths (`--datasets ./fixtures/slakh`): the name is the folder's name.
+//!
+//! A dataset of the registry (`amt install --list`) whose folder is not on disk yet comes from
+//! its archive: `extract` then reads `download` ([`amt_stages::dataset::Source::Archive`]).
+//! Everything else, and everything with `--nodown`, is a local folder, as before.
 
 use std::path::{Path, PathBuf};
 
 use amt_cache::Store;
 use amt_stages::DatasetSpec;
-use amt_stages::dataset::validate_name;
+use amt_stages::dataset::{ArchiveSource, Source, validate_name};
+use amt_stages::registry::Registry;
 
 use crate::config::Config;
 
@@ -34,7 +39,8 @@ fn recorded_folder(store: &Store, name: &str) -> Option<PathBuf> {
     Some(PathBuf::from(s))
 }
 
-fn record_folder(store: &Store, name: &str, folder: &Path) -> Result<(), DatasetError> {
+/// Remembers where a dataset's folder is (an installed registry dataset, a path given once).
+pub fn record_folder(store: &Store, name: &str, folder: &Path) -> Result<(), DatasetError> {
     let json = serde_json::to_vec(&folder.display().to_string()).expect("string serializes");
     amt_cache::atomic::write_file(&recorded_path(store, name), &json)?;
     Ok(())
@@ -44,12 +50,41 @@ fn looks_like_path(s: &str) -> bool {
     s.contains('/') || s == "." || s == ".."
 }
 
-/// Resolves `--datasets` (or, when empty, every dataset the config or the store knows).
+/// Where registry datasets come from.
+pub struct Sources<'a> {
+    pub registry: &'a Registry,
+    /// Use what is on disk; never download (`--nodown`).
+    pub nodown: bool,
+}
+
+/// Where verified archives are kept.
+pub fn downloads_dir(data_home: &Path) -> PathBuf {
+    data_home.join(".amt").join("downloads")
+}
+
+/// Resolves `--datasets` (or, when empty, every dataset the config or the store knows), with
+/// the bundled registry.
 pub fn resolve(
     requested: &[String],
     data_home: &Path,
     config: &Config,
     store: &Store,
+) -> Result<Vec<DatasetSpec>, DatasetError> {
+    let registry = Registry::bundled();
+    let sources = Sources {
+        registry: &registry,
+        nodown: false,
+    };
+    resolve_with(requested, data_home, config, store, &sources)
+}
+
+/// [`resolve`] with a given registry and `--nodown`.
+pub fn resolve_with(
+    requested: &[String],
+    data_home: &Path,
+    config: &Config,
+    store: &Store,
+    sources: &Sources<'_>,
 ) -> Result<Vec<DatasetSpec>, DatasetError> {
     let mut out: Vec<DatasetSpec> = Vec::new();
     let names: Vec<String> = if requested.is_empty() {
@@ -79,15 +114,34 @@ pub fn resolve(
             if folder.is_dir() {
                 record_folder(store, &name, &folder)?;
             }
-            DatasetSpec { name, folder }
+            DatasetSpec::local(name, folder)
         } else {
             validate_name(&item).map_err(DatasetError::BadName)?;
+            let entry = sources.registry.get(&item);
             let folder = config
                 .dataset_folder(&item)
                 .map(Path::to_owned)
                 .or_else(|| recorded_folder(store, &item))
+                .or_else(|| Some(data_home.join(&item)).filter(|f| f.is_dir()))
+                .or_else(|| entry.map(|e| data_home.join(&e.folder)))
                 .unwrap_or_else(|| data_home.join(&item));
-            DatasetSpec { name: item, folder }
+            let archive = entry
+                .and_then(|e| e.archive().map(|(url, md5)| (e, url, md5)))
+                .filter(|_| !sources.nodown && !folder.is_dir());
+            let source = match archive {
+                Some((e, url, md5)) => Source::Archive(ArchiveSource {
+                    url: url.to_string(),
+                    md5: md5.to_ascii_lowercase(),
+                    restricted: e.restricted,
+                    downloads_dir: downloads_dir(data_home),
+                }),
+                None => Source::Local,
+            };
+            DatasetSpec {
+                name: item,
+                folder,
+                source,
+            }
         };
         if !out.iter().any(|d| d.name == spec.name) {
             out.push(spec);

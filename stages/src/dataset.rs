@@ -1,4 +1,5 @@
-//! A dataset as the stages see it: a name and the local folder that holds it.
+//! A dataset as the stages see it: a name, the local folder that holds it, and where that
+//! folder comes from (already on disk, or an archive to download and extract).
 
 use std::path::PathBuf;
 
@@ -8,6 +9,50 @@ pub struct DatasetSpec {
     pub name: String,
     /// Its local folder (`<data home>/<name>` unless configured otherwise).
     pub folder: PathBuf,
+    /// Where the folder comes from: decides whether `extract` reads `download`.
+    pub source: Source,
+}
+
+impl DatasetSpec {
+    /// A dataset whose folder is already on disk.
+    pub fn local(name: impl Into<String>, folder: impl Into<PathBuf>) -> DatasetSpec {
+        DatasetSpec {
+            name: name.into(),
+            folder: folder.into(),
+            source: Source::Local,
+        }
+    }
+
+    /// The archive the folder is made from, when it is not on disk yet.
+    pub fn archive(&self) -> Option<&ArchiveSource> {
+        match &self.source {
+            Source::Local => None,
+            Source::Archive(a) => Some(a),
+        }
+    }
+}
+
+/// Where a dataset's folder comes from.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Source {
+    /// The folder is on disk (`--nodown`, a dataset not in the registry, an installed one).
+    #[default]
+    Local,
+    /// The folder is extracted from an archive that `download` fetches and verifies.
+    Archive(ArchiveSource),
+}
+
+/// A dataset archive: what `download` fetches and `extract` unpacks. The access token is
+/// deliberately absent: it is never part of a key, a config or a manifest.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ArchiveSource {
+    pub url: String,
+    /// The registry's md5 (lower-case hex); the download is published only if it matches.
+    pub md5: String,
+    /// Needs a Zenodo access token.
+    pub restricted: bool,
+    /// Where verified archives are kept (`<data home>/.amt/downloads`).
+    pub downloads_dir: PathBuf,
 }
 
 /// Dataset names become folder names and SQL values: keep them to a safe alphabet.

@@ -34,6 +34,14 @@ pub enum Error {
     #[error("cannot read table `{path}`: {reason}")]
     Table { path: PathBuf, reason: String },
 
+    /// A download failed (network, HTTP status, checksum).
+    #[error(transparent)]
+    Fetch(Box<crate::download::FetchError>),
+
+    /// An archive was unsafe, too large or unreadable.
+    #[error(transparent)]
+    Archive(Box<crate::archive::ArchiveError>),
+
     #[error("interrupted")]
     Interrupted,
 }

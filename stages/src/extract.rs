@@ -1,6 +1,11 @@
-//! `extract` of a dataset that is already on disk (`--nodown`): fingerprints every file of the
-//! dataset's folder and publishes `files.parquet` (dataset, path, size, blake3, mtime).
-//! The download issue adds archives; their extraction ends in the same table.
+//! `extract`: makes the dataset's folder and publishes `files.parquet` (dataset, path, size,
+//! blake3, mtime) of every file in it.
+//!
+//! - A local folder (`--nodown`, a dataset outside the registry, an installed one): no upstream;
+//!   the folder's fingerprint is the stage's external input.
+//! - An archive (a registry dataset whose folder is not on disk yet): reads `download`'s
+//!   artifact and extracts the verified archive safely and atomically ([`crate::archive`]),
+//!   then fingerprints the new folder exactly as for a local one.
 
 use std::collections::BTreeMap;
 
@@ -9,17 +14,37 @@ use amt_schemas::files::{self, FileRow, FilesBuilder};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::archive::{self, Limits};
+use crate::download::{self, ArchiveRecord};
 use crate::{DatasetSpec, Error, Job, PlanContext, Result, Stage, parse_config};
 
 pub const NAME: &str = "extract";
-/// v1: local folders only.
-pub const VERSION: u32 = 1;
+/// v1: local folders only. v2: archives (download upstream), archive options.
+pub const VERSION: u32 = 2;
 
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ExtractConfig {
     /// Also fingerprint files and folders whose name starts with `.`.
     pub include_hidden: bool,
+    /// Keep the downloaded archive after extraction (it is what makes a re-install free).
+    /// YourMT3 deletes it.
+    pub keep_archive: bool,
+    /// An archive may expand to at most this many times its size (decompression bombs).
+    pub max_ratio: f64,
+    /// At most this many files per archive; 0: 100 000 plus one per KiB of archive.
+    pub max_files: u64,
+}
+
+impl Default for ExtractConfig {
+    fn default() -> Self {
+        ExtractConfig {
+            include_hidden: false,
+            keep_archive: true,
+            max_ratio: 100.0,
+            max_files: 0,
+        }
+    }
 }
 
 pub struct ExtractStage;
@@ -58,8 +83,12 @@ impl Stage for ExtractStage {
         VERSION
     }
 
-    fn upstream(&self, _: &DatasetSpec) -> Vec<String> {
-        Vec::new()
+    fn upstream(&self, dataset: &DatasetSpec) -> Vec<String> {
+        if dataset.archive().is_some() {
+            vec![download::NAME.to_string()]
+        } else {
+            Vec::new()
+        }
     }
 
     fn default_config(&self) -> Value {
@@ -71,6 +100,10 @@ impl Stage for ExtractStage {
     }
 
     fn external_inputs(&self, ctx: &PlanContext<'_>) -> Result<BTreeMap<String, String>> {
+        if ctx.dataset.archive().is_some() {
+            // The verified archive (the `download` key) is the input.
+            return Ok(BTreeMap::new());
+        }
         let fp = Self::fingerprint(
             ctx.dataset,
             ctx.config,
@@ -83,6 +116,10 @@ impl Stage for ExtractStage {
 
     fn run(&self, job: &mut Job<'_>) -> Result<()> {
         let progress = job.progress;
+        let from_archive = job.dataset.archive().is_some();
+        if from_archive {
+            extract_from_archive(job)?;
+        }
         progress.begin("fingerprinting", true);
         let fp = Self::fingerprint(
             job.dataset,
@@ -91,13 +128,82 @@ impl Stage for ExtractStage {
             &|done, total| progress.update(done, total),
             job.cancel,
         )?;
-        if job.external.get("folder") != Some(&fp.digest) {
+        if !from_archive && job.external.get("folder") != Some(&fp.digest) {
             return Err(Error::InputChanged {
                 dataset: job.dataset.name.clone(),
                 stage: NAME.into(),
                 input: "folder".into(),
             });
         }
+        publish_files(job, &fp)
+    }
+}
+
+/// Extracts the upstream `download`'s archive into the dataset's folder.
+fn extract_from_archive(job: &mut Job<'_>) -> Result<()> {
+    let cfg: ExtractConfig = parse_config(NAME, job.config)?;
+    let artifact = job
+        .upstream
+        .get(download::NAME)
+        .ok_or_else(|| Error::Config {
+            stage: NAME.into(),
+            reason: format!("dataset `{}` has no `download` artifact", job.dataset.name),
+        })?;
+    let mut record = ArchiveRecord::read(&artifact.dir)?;
+    let present = fs_err::metadata(&record.path).is_ok_and(|m| m.len() == record.size);
+    if !present && let Some(src) = job.dataset.archive() {
+        // Deleted after an earlier extraction (keep_archive = false, or by hand): the download
+        // artifact only records it, so fetch and verify it again.
+        tracing::warn!(
+            "dataset `{}`: the archive `{}` is gone; downloading it again",
+            job.dataset.name,
+            record.path.display()
+        );
+        let token = if src.restricted {
+            download::token()
+        } else {
+            None
+        };
+        let got = download::fetch_verified(
+            &job.dataset.name,
+            src,
+            token.as_ref(),
+            download::NetOptions::from_env(),
+            job.progress,
+            job.cancel,
+        )?;
+        record.path = got.path;
+        record.size = got.size;
+    }
+    let size = record.size;
+    let limits = Limits::for_archive(size, cfg.max_ratio, cfg.max_files);
+    let done = archive::extract_archive(
+        &job.dataset.name,
+        &record.path,
+        &job.dataset.folder,
+        limits,
+        job.progress,
+        job.cancel,
+    )?;
+    tracing::info!(
+        "dataset `{}`: extracted {} files ({} bytes) into `{}`",
+        job.dataset.name,
+        done.files,
+        done.bytes,
+        job.dataset.folder.display()
+    );
+    job.out.set_summary("extracted_files", done.files.into());
+    job.out.set_summary("extracted_bytes", done.bytes.into());
+    if !cfg.keep_archive {
+        fs_err::remove_file(&record.path)?;
+        job.out.set_summary("archive_deleted", true.into());
+    }
+    Ok(())
+}
+
+/// `files.parquet` and the summary from a folder's fingerprint (local and archive alike).
+fn publish_files(job: &mut Job<'_>, fp: &DirFingerprint) -> Result<()> {
+    {
         let mut rows = FilesBuilder::new();
         for f in &fp.files {
             rows.push(&FileRow {

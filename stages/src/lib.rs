@@ -6,10 +6,13 @@
 //! publishes; a stage only computes.
 
 pub mod adapters;
+pub mod archive;
 pub mod dataset;
+pub mod download;
 pub mod error;
 pub mod extract;
 pub mod notes;
+pub mod registry;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -103,7 +106,11 @@ impl Progress for NoProgress {
 
 /// Every product stage built so far, in graph order. Stages not built yet are absent.
 pub fn product_stages() -> Vec<Box<dyn Stage>> {
-    vec![Box::new(extract::ExtractStage), Box::new(notes::NotesStage)]
+    vec![
+        Box::new(download::DownloadStage),
+        Box::new(extract::ExtractStage),
+        Box::new(notes::NotesStage),
+    ]
 }
 
 /// Parses a config section into the stage's typed config, naming the stage on error.

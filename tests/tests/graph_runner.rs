@@ -113,10 +113,7 @@ fn fixture(fail_b_on: Option<&'static str>) -> Fixture {
         let folder = dir.path().join(name);
         std::fs::create_dir_all(&folder).unwrap();
         std::fs::write(folder.join("value.txt"), name).unwrap();
-        datasets.push(DatasetSpec {
-            name: name.into(),
-            folder,
-        });
+        datasets.push(DatasetSpec::local(name, folder));
     }
     let store = Store::open(&dir.path().join("store")).unwrap();
     let mut b = TestStage::new("b", Some("a"));
