@@ -187,6 +187,16 @@ pub struct InstallArgs {
     /// Print the registry (numbers, names, URLs, md5, restricted) and exit
     #[arg(long)]
     pub list: bool,
+    /// Delete each archive once extracted, as YourMT3 does [default: keep it, so that a
+    /// re-install never downloads again]
+    #[arg(long)]
+    pub delete_archive: bool,
+    /// Refuse archives that expand to more than this many times their size (bombs)
+    #[arg(long, value_name = "N", default_value_t = 100.0)]
+    pub max_ratio: f64,
+    /// Refuse archives with more files than this [default: 100 000 + one per KiB of archive]
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    pub max_files: u64,
     /// Show what would be installed and how, without doing it
     #[arg(long)]
     pub dry_run: bool,

@@ -15,6 +15,56 @@ use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::{Error, Progress, Result};
 
+/// How archives are handled. Not part of any key: they decide whether extraction is allowed
+/// and what happens to the archive afterwards, never what the extracted files are.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ArchiveOptions {
+    /// Keep the verified archive after extraction (YourMT3 deletes it).
+    pub keep_archive: bool,
+    /// An archive may expand to at most this many times its size (at least 1 MiB).
+    pub max_ratio: f64,
+    /// At most this many files; 0: 100 000 plus one per KiB of archive.
+    pub max_files: u64,
+}
+
+impl Default for ArchiveOptions {
+    fn default() -> Self {
+        ArchiveOptions {
+            keep_archive: true,
+            max_ratio: 100.0,
+            max_files: 0,
+        }
+    }
+}
+
+static OPTIONS: std::sync::Mutex<Option<ArchiveOptions>> = std::sync::Mutex::new(None);
+
+/// Sets the options for this process (`amt install` flags).
+pub fn set_options(o: ArchiveOptions) {
+    *OPTIONS.lock().unwrap_or_else(|e| e.into_inner()) = Some(o);
+}
+
+/// The options set by [`set_options`], else from `AMT_KEEP_ARCHIVE` (0/false deletes),
+/// `AMT_EXTRACT_MAX_RATIO` and `AMT_EXTRACT_MAX_FILES`, else the defaults.
+pub fn options() -> ArchiveOptions {
+    if let Some(o) = *OPTIONS.lock().unwrap_or_else(|e| e.into_inner()) {
+        return o;
+    }
+    let d = ArchiveOptions::default();
+    let var = |k: &str| std::env::var(k).ok().map(|v| v.trim().to_ascii_lowercase());
+    ArchiveOptions {
+        keep_archive: var("AMT_KEEP_ARCHIVE").map_or(d.keep_archive, |v| {
+            !matches!(v.as_str(), "0" | "false" | "no")
+        }),
+        max_ratio: var("AMT_EXTRACT_MAX_RATIO")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d.max_ratio),
+        max_files: var("AMT_EXTRACT_MAX_FILES")
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(d.max_files),
+    }
+}
+
 /// Caps on what one archive may expand to.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Limits {
@@ -50,7 +100,7 @@ pub enum ArchiveError {
         reason: String,
     },
     #[error(
-        "dataset `{dataset}`: the archive `{archive}` expands beyond {limit} (at entry `{entry}`): a decompression bomb or an unusually compressible dataset; nothing was extracted. If you trust it, raise `max_ratio` / `max_files` in `[stage.extract]` of amt.toml"
+        "dataset `{dataset}`: the archive `{archive}` expands beyond {limit} (at entry `{entry}`): a decompression bomb or an unusually compressible dataset; nothing was extracted. If you trust it, raise the limit: `amt install --max-ratio N --max-files N` (or AMT_EXTRACT_MAX_RATIO / AMT_EXTRACT_MAX_FILES)"
     )]
     TooLarge {
         dataset: String,
@@ -161,6 +211,7 @@ pub fn extract_archive(
         .file_name()
         .and_then(|n| n.to_str())
         .unwrap_or("dataset");
+    remove_stale_temps(parent, stem);
     let tmp = TempDir(amt_cache::atomic::unique_temp_name(
         parent,
         &format!("{stem}.extracting"),
@@ -226,6 +277,23 @@ pub fn extract_archive(
     fs_err::rename(&source, target)?;
     amt_cache::atomic::sync_dir(parent)?;
     Ok(done)
+}
+
+/// Leftovers of an extraction that was killed (`kill -9`, power cut): runs hold the store's
+/// exclusive lock, so no other extraction of this folder can be under way.
+fn remove_stale_temps(parent: &Path, stem: &str) {
+    let prefix = format!(".{stem}.extracting.");
+    let Ok(entries) = std::fs::read_dir(parent) else {
+        return;
+    };
+    for e in entries.flatten() {
+        let name = e.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with(&prefix) && name.ends_with(".tmp") {
+            tracing::info!("removing `{}`, left by an interrupted extraction", name);
+            let _ = std::fs::remove_dir_all(e.path());
+        }
+    }
 }
 
 /// Removes the temporary folder whatever happens (error, panic, success: then it is empty or
@@ -620,4 +688,72 @@ fn symlink(target: &Path, _dest: &Path) -> Result<()> {
         target.display()
     ))
     .into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::NoProgress;
+
+    fn tar_of(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let mut b = tar::Builder::new(Vec::new());
+        for (path, data) in files {
+            let mut h = tar::Header::new_gnu();
+            h.set_size(data.len() as u64);
+            h.set_mode(0o644);
+            b.append_data(&mut h, path, *data).unwrap();
+        }
+        b.into_inner().unwrap()
+    }
+
+    fn extract(files: &[(&str, &[u8])], home: &Path) -> Result<Extracted> {
+        let archive = home.join("a.tar");
+        std::fs::write(&archive, tar_of(files)).unwrap();
+        let limits = Limits::for_archive(1000, 100.0, 0);
+        extract_archive(
+            "t",
+            &archive,
+            &home.join("ds"),
+            limits,
+            &NoProgress,
+            &AtomicBool::new(false),
+        )
+    }
+
+    #[test]
+    fn one_top_folder_is_stripped_and_stale_temps_go() {
+        let dir = tempfile::tempdir().unwrap();
+        let stale = dir.path().join(".ds.extracting.1.2.3.tmp");
+        std::fs::create_dir_all(stale.join("half")).unwrap();
+        let got = extract(&[("top/a.txt", b"a"), ("top/b/c.txt", b"cc")], dir.path()).unwrap();
+        assert_eq!(got, Extracted { files: 2, bytes: 3 });
+        assert_eq!(std::fs::read(dir.path().join("ds/b/c.txt")).unwrap(), b"cc");
+        assert!(!stale.exists());
+        let mut names: Vec<String> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        assert_eq!(names, ["a.tar", "ds"]);
+    }
+
+    #[test]
+    fn several_top_entries_are_kept_and_existing_folders_never_overwritten() {
+        let dir = tempfile::tempdir().unwrap();
+        extract(&[("x.txt", b"x"), ("y/z.txt", b"z")], dir.path()).unwrap();
+        assert!(dir.path().join("ds/x.txt").is_file());
+        assert!(dir.path().join("ds/y/z.txt").is_file());
+        let err = extract(&[("w.txt", b"w")], dir.path()).unwrap_err();
+        assert!(err.to_string().contains("already exists"), "{err}");
+        assert!(!dir.path().join("ds/w.txt").exists());
+    }
+
+    #[test]
+    fn limits_scale_with_the_archive() {
+        let l = Limits::for_archive(10 << 20, 100.0, 0);
+        assert_eq!(l.max_bytes, 1000 << 20);
+        assert_eq!(l.max_files, 100_000 + 10 * 1024);
+        assert_eq!(Limits::for_archive(10, 100.0, 7).max_bytes, 1 << 20);
+        assert_eq!(Limits::for_archive(10, 100.0, 7).max_files, 7);
+    }
 }

@@ -19,32 +19,15 @@ use crate::download::{self, ArchiveRecord};
 use crate::{DatasetSpec, Error, Job, PlanContext, Result, Stage, parse_config};
 
 pub const NAME: &str = "extract";
-/// v1: local folders only. v2: archives (download upstream), archive options.
+/// v1: local folders only. v2: archives (download upstream). Archive handling (keep the
+/// archive, bomb limits) is [`archive::ArchiveOptions`], deliberately not part of the key.
 pub const VERSION: u32 = 2;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ExtractConfig {
     /// Also fingerprint files and folders whose name starts with `.`.
     pub include_hidden: bool,
-    /// Keep the downloaded archive after extraction (it is what makes a re-install free).
-    /// YourMT3 deletes it.
-    pub keep_archive: bool,
-    /// An archive may expand to at most this many times its size (decompression bombs).
-    pub max_ratio: f64,
-    /// At most this many files per archive; 0: 100 000 plus one per KiB of archive.
-    pub max_files: u64,
-}
-
-impl Default for ExtractConfig {
-    fn default() -> Self {
-        ExtractConfig {
-            include_hidden: false,
-            keep_archive: true,
-            max_ratio: 100.0,
-            max_files: 0,
-        }
-    }
 }
 
 pub struct ExtractStage;
@@ -141,7 +124,7 @@ impl Stage for ExtractStage {
 
 /// Extracts the upstream `download`'s archive into the dataset's folder.
 fn extract_from_archive(job: &mut Job<'_>) -> Result<()> {
-    let cfg: ExtractConfig = parse_config(NAME, job.config)?;
+    let opts = archive::options();
     let artifact = job
         .upstream
         .get(download::NAME)
@@ -152,7 +135,7 @@ fn extract_from_archive(job: &mut Job<'_>) -> Result<()> {
     let mut record = ArchiveRecord::read(&artifact.dir)?;
     let present = fs_err::metadata(&record.path).is_ok_and(|m| m.len() == record.size);
     if !present && let Some(src) = job.dataset.archive() {
-        // Deleted after an earlier extraction (keep_archive = false, or by hand): the download
+        // Deleted after an earlier extraction (--delete-archive, or by hand): the download
         // artifact only records it, so fetch and verify it again.
         tracing::warn!(
             "dataset `{}`: the archive `{}` is gone; downloading it again",
@@ -176,7 +159,7 @@ fn extract_from_archive(job: &mut Job<'_>) -> Result<()> {
         record.size = got.size;
     }
     let size = record.size;
-    let limits = Limits::for_archive(size, cfg.max_ratio, cfg.max_files);
+    let limits = Limits::for_archive(size, opts.max_ratio, opts.max_files);
     let done = archive::extract_archive(
         &job.dataset.name,
         &record.path,
@@ -194,7 +177,7 @@ fn extract_from_archive(job: &mut Job<'_>) -> Result<()> {
     );
     job.out.set_summary("extracted_files", done.files.into());
     job.out.set_summary("extracted_bytes", done.bytes.into());
-    if !cfg.keep_archive {
+    if !opts.keep_archive {
         fs_err::remove_file(&record.path)?;
         job.out.set_summary("archive_deleted", true.into());
     }

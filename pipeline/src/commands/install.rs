@@ -31,6 +31,11 @@ pub fn install(ctx: &Context, args: &InstallArgs) -> anyhow::Result<ExitCode> {
         print_list(&registry, args.json)?;
         return Ok(ExitCode::SUCCESS);
     }
+    amt_stages::archive::set_options(amt_stages::archive::ArchiveOptions {
+        keep_archive: !args.delete_archive,
+        max_ratio: args.max_ratio,
+        max_files: args.max_files,
+    });
     let stdin = std::io::stdin();
     let mut input = stdin.lock();
     let interactive = args.datasets.is_empty();

@@ -4,7 +4,7 @@
 //! connection has a read timeout, so a test never hangs on it.
 
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
@@ -23,6 +23,10 @@ pub enum Behavior {
     DropAfter { after: usize, times: usize },
     /// Always 200 with the whole file, whatever `Range` says.
     IgnoreRange,
+    /// Answers a range request with 206 but a `Content-Range` starting at 0 (a broken server).
+    WrongRange,
+    /// Sends `after` body bytes, then stalls (up to 20 s) without closing: for kill tests.
+    Stall { after: usize },
     /// Always this status with a short body.
     Status(u16),
 }
@@ -218,6 +222,15 @@ fn handle(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
         (None, _) => unreachable!("no route is a 404 status above"),
     };
     let len = body.len();
+    if behavior == Behavior::WrongRange && range_start.is_some() {
+        write!(
+            out,
+            "HTTP/1.1 206 Partial Content\r\nContent-Range: bytes 0-{}/{len}\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n",
+            len - 1
+        )?;
+        out.write_all(&body)?;
+        return out.flush();
+    }
     let start = match (&behavior, range_start) {
         (Behavior::IgnoreRange, _) => None,
         (_, Some(s)) if s < len => Some(s),
@@ -249,6 +262,27 @@ fn handle(stream: TcpStream, state: &Mutex<State>) -> std::io::Result<()> {
         }
     };
     match behavior {
+        Behavior::Stall { after } => {
+            out.write_all(&slice[..after.min(slice.len())])?;
+            out.flush()?;
+            let until = Instant::now() + Duration::from_secs(20);
+            // Ends early once the client is gone (killed): the socket then reads EOF.
+            out.set_read_timeout(Some(Duration::from_millis(100)))?;
+            let mut probe = [0u8; 1];
+            while Instant::now() < until {
+                match out.read(&mut probe) {
+                    Ok(0) => break,
+                    Ok(_) => {}
+                    Err(e)
+                        if matches!(
+                            e.kind(),
+                            std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut
+                        ) => {}
+                    Err(_) => break,
+                }
+            }
+            Ok(())
+        }
         Behavior::DropAfter { after, .. } if drop_now => {
             let n = after.min(slice.len());
             out.write_all(&slice[..n])?;

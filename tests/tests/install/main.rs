@@ -279,8 +279,10 @@ fn install_downloads_verifies_extracts_and_lists_files() {
     assert_eq!(w.server.requests().len(), 1, "{}", text(&out).1);
     assert_eq!(w.count_sql("tinyset"), "3");
 
-    // Later commands find the installed folder by name.
-    w.home.ok(&["run", "--datasets", "tinyset"]);
+    // Later commands find the installed folder by name, and find it up to date: the keys
+    // install built are those of a local folder.
+    let later = w.home.run_report(&["--datasets", "tinyset"]);
+    assert_eq!(later, vec![common::t("extract", "tinyset", "fresh")]);
     assert_eq!(w.count_sql("tinyset"), "3");
 }
 
@@ -332,6 +334,96 @@ fn dropped_connection_resumes_with_range_byte_exact() {
         std::fs::read(w.home.path().join("big_16k/noise.bin")).unwrap(),
         noise(300_000, 7)
     );
+}
+
+#[test]
+fn killed_download_resumes_from_the_partial_file() {
+    let w = World::new();
+    let archive = big_archive();
+    let part = archive.len() / 3;
+    w.publish(
+        "big",
+        "big.tar.gz",
+        archive.clone(),
+        None,
+        false,
+        Behavior::Stall { after: part },
+    );
+    let reg = w.registry_path();
+    let mut child = w
+        .cmd(&[
+            "install",
+            "--datasets",
+            "big",
+            "--registry",
+            reg.to_str().unwrap(),
+        ])
+        .env("AMT_DOWNLOAD_READ_TIMEOUT_S", "30")
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let partial = w
+        .downloads()
+        .join(format!("{}-big.tar.gz.partial", md5_hex(&archive)));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while std::fs::metadata(&partial).map(|m| m.len()).unwrap_or(0) < part as u64 {
+        assert!(std::time::Instant::now() < deadline, "no partial file");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    assert_eq!(std::fs::metadata(&partial).unwrap().len(), part as u64);
+
+    w.server.set_behavior("/files/big.tar.gz", Behavior::Normal);
+    assert_ok(&w.install("big", &[]));
+    let reqs = w.server.requests();
+    assert_eq!(reqs.len(), 2);
+    assert_eq!(
+        reqs[1].header("range"),
+        Some(format!("bytes={part}-").as_str())
+    );
+    let kept = w
+        .downloads()
+        .join(format!("{}-big.tar.gz", md5_hex(&archive)));
+    assert_eq!(std::fs::read(&kept).unwrap(), archive);
+    assert_eq!(w.count_sql("big"), "1");
+}
+
+#[test]
+fn a_206_for_the_wrong_range_restarts_from_zero() {
+    let w = World::new();
+    let archive = big_archive();
+    let half = archive.len() / 2;
+    w.publish(
+        "big",
+        "big.tar.gz",
+        archive.clone(),
+        None,
+        false,
+        Behavior::DropAfter {
+            after: half,
+            times: 1,
+        },
+    );
+    assert_failed(&w.install("big", &[("AMT_DOWNLOAD_ATTEMPTS", "1")]));
+    w.server
+        .set_behavior("/files/big.tar.gz", Behavior::WrongRange);
+    let out = w.install("big", &[]);
+    assert_ok(&out);
+    let reqs = w.server.requests();
+    let ranges: Vec<Option<&str>> = reqs.iter().map(|r| r.header("range")).collect();
+    let asked = format!("bytes={half}-");
+    assert_eq!(ranges, vec![None, Some(asked.as_str()), None]);
+    assert!(
+        text(&out).1.contains("restarting from byte 0"),
+        "{}",
+        text(&out).1
+    );
+    let kept = w
+        .downloads()
+        .join(format!("{}-big.tar.gz", md5_hex(&archive)));
+    assert_eq!(std::fs::read(&kept).unwrap(), archive);
 }
 
 #[test]
@@ -717,12 +809,34 @@ fn decompression_bomb_is_rejected_unless_allowed() {
     let msg = rejected(&w, "bomb", "bomb.tar.gz", bomb);
     assert!(msg.contains("bomb_16k/zeros.bin"), "{msg}");
     assert!(msg.contains("decompression bomb"), "{msg}");
-    assert!(msg.contains("max_ratio"), "{msg}");
-    // The override: a higher ratio in the config lets it through.
-    w.home
-        .write("amt.toml", b"[stage.extract]\nmax_ratio = 100000.0\n");
-    assert_ok(&w.install("bomb", &[]));
+    assert!(msg.contains("--max-ratio"), "{msg}");
+    // The override: a higher ratio lets it through, and only the archive handling changed,
+    // so a later `amt run` finds everything fresh.
+    let reg = w.registry_path();
+    let out = w
+        .cmd(&[
+            "install",
+            "--datasets",
+            "bomb",
+            "--registry",
+            reg.to_str().unwrap(),
+            "--max-ratio",
+            "100000",
+            "--delete-archive",
+        ])
+        .output()
+        .unwrap();
+    assert_ok(&out);
     assert_eq!(w.count_sql("bomb"), "1");
+    assert_eq!(
+        std::fs::metadata(w.home.path().join("bomb_16k/zeros.bin"))
+            .unwrap()
+            .len(),
+        8 << 20
+    );
+    assert_eq!(w.download_files(), Vec::<String>::new(), "--delete-archive");
+    let after = w.home.run_report(&["--datasets", "bomb"]);
+    assert!(after.iter().all(|(_, _, o)| o == "fresh"), "{after:?}");
 }
 
 #[test]
