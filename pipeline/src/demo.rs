@@ -1,8 +1,14 @@
 //! `amt demo`: the whole pipeline, as far as stages exist, on a small generated example.
 //!
-//! It writes two tiny datasets (16 kHz WAV tones and their note lists as CSV) under
-//! `<dir>/data`, runs every built stage on them, then queries the result with SQL. Running it
-//! again shows that nothing is rebuilt.
+//! It writes two tiny datasets in real layouts under `<dir>/data`:
+//! - `demo_slakh`: Slakh2100 layout (`train/TrackNNNNN/` with `metadata.yaml`, stem MIDI and
+//!   16 kHz WAV stems, `mix.wav`): piano, bass (annotated an octave high, as Slakh's bass is)
+//!   and drums;
+//! - `demo_maestro`: MAESTRO v2 layout (`maestro-v2.0.0.json`, `2018/*.midi`, `*.wav`).
+//!
+//! It runs every built stage on them, queries the tables with SQL, prints the tokens of one
+//! segment, and scores a perturbed "transcription" of the MAESTRO pieces with `amt eval`.
+//! Running it again rebuilds nothing.
 #![allow(clippy::print_stdout)]
 
 use std::path::Path;
@@ -10,49 +16,73 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use crate::cli::{RunArgs, SqlArgs, SqlFormat};
+use amt_symbolic::{Note, notes_to_midi};
+
+use crate::cli::{DatasetsArg, EvalArgs, RunArgs, SqlArgs, SqlFormat, TokenizeArgs};
 use crate::config::Config;
 use crate::context::{Context, default_store};
 use crate::graph::Graph;
 
-/// (track folder, MIDI pitches of a one-second arpeggio).
-type Track = (&'static str, &'static [u8]);
-
-/// (dataset, its tracks).
-const EXAMPLES: &[(&str, &[Track])] = &[
-    (
-        "demo_piano",
-        &[
-            ("c_major", &[60, 64, 67, 72]),
-            ("a_minor", &[57, 60, 64, 69]),
-        ],
-    ),
-    (
-        "demo_band",
-        &[
-            ("bass_line", &[36, 43, 41, 38]),
-            ("melody", &[72, 74, 76, 79]),
-            ("chords", &[60, 65, 69, 72]),
-        ],
-    ),
-];
-
 const SAMPLE_RATE: u32 = 16_000;
 
-/// 16-bit mono PCM WAV of a sequence of sine tones, a quarter second each.
-fn wav_bytes(pitches: &[u8]) -> Vec<u8> {
-    let per_note = SAMPLE_RATE as usize / 4;
-    let mut samples = Vec::with_capacity(per_note * pitches.len());
-    for &p in pitches {
-        let hz = 440.0 * 2f64.powf((p as f64 - 69.0) / 12.0);
-        for i in 0..per_note {
-            let t = i as f64 / SAMPLE_RATE as f64;
-            let env = 1.0 - i as f64 / per_note as f64;
-            samples.push(((2.0 * std::f64::consts::PI * hz * t).sin() * env * 12_000.0) as i16);
+fn note(program: u8, onset: f64, offset: f64, pitch: u8) -> Note {
+    Note {
+        is_drum: program == 128,
+        program,
+        onset,
+        offset,
+        pitch,
+        velocity: 1,
+    }
+}
+
+/// A short piece: an arpeggio on `root`, a bass line, a kick/snare pattern (`beats` quarter
+/// notes at 120 bpm).
+fn piece(root: u8, beats: usize) -> [Vec<Note>; 3] {
+    let mut piano = Vec::new();
+    let mut bass = Vec::new();
+    let mut drums = Vec::new();
+    for b in 0..beats {
+        let t = b as f64 * 0.5;
+        let step = [0u8, 4, 7, 12][b % 4];
+        piano.push(note(0, t, t + 0.45, root + step));
+        if b % 2 == 0 {
+            // Slakh annotates bass one octave high; the notes stage lowers it (bass octave fix).
+            bass.push(note(33, t, t + 0.9, root - 12 + step.min(7)));
+        }
+        drums.push(note(128, t, t + 0.01, if b % 2 == 0 { 36 } else { 38 }));
+    }
+    [piano, bass, drums]
+}
+
+/// 16-bit mono PCM WAV of the notes as decaying sines (drums as short noise bursts).
+fn wav_bytes(notes: &[Note], seconds: f64) -> Vec<u8> {
+    let n = (seconds * SAMPLE_RATE as f64) as usize;
+    let mut mix = vec![0f64; n];
+    let mut seed = 0x2545_F491_4F6C_DD1Du64;
+    for nt in notes {
+        let start = (nt.onset * SAMPLE_RATE as f64) as usize;
+        let len = if nt.is_drum {
+            1600
+        } else {
+            ((nt.offset - nt.onset) * SAMPLE_RATE as f64) as usize
+        };
+        let hz = 440.0 * 2f64.powf((nt.pitch as f64 - 69.0) / 12.0);
+        for i in 0..len.min(n.saturating_sub(start)) {
+            let env = 1.0 - i as f64 / len as f64;
+            let s = if nt.is_drum {
+                seed ^= seed << 13;
+                seed ^= seed >> 7;
+                seed ^= seed << 17;
+                (seed >> 11) as f64 / (1u64 << 53) as f64 * 2.0 - 1.0
+            } else {
+                (2.0 * std::f64::consts::PI * hz * i as f64 / SAMPLE_RATE as f64).sin()
+            };
+            mix[start + i] += s * env * 0.25;
         }
     }
-    let data_len = (samples.len() * 2) as u32;
-    let mut out = Vec::with_capacity(44 + data_len as usize);
+    let data_len = (n * 2) as u32;
+    let mut out = Vec::with_capacity(44 + n * 2);
     out.extend_from_slice(b"RIFF");
     out.extend_from_slice(&(36 + data_len).to_le_bytes());
     out.extend_from_slice(b"WAVEfmt ");
@@ -65,39 +95,86 @@ fn wav_bytes(pitches: &[u8]) -> Vec<u8> {
     out.extend_from_slice(&16u16.to_le_bytes());
     out.extend_from_slice(b"data");
     out.extend_from_slice(&data_len.to_le_bytes());
-    for s in samples {
-        out.extend_from_slice(&s.to_le_bytes());
+    for s in mix {
+        out.extend_from_slice(&((s.clamp(-1.0, 1.0) * 32767.0) as i16).to_le_bytes());
     }
     out
 }
 
-fn notes_csv(pitches: &[u8]) -> String {
-    let mut s = String::from("onset,offset,pitch\n");
-    for (i, p) in pitches.iter().enumerate() {
+const STEMS: [(&str, &str, u8, bool, &str); 3] = [
+    ("S00", "Piano", 0, false, "grand_piano.nkm"),
+    ("S01", "Bass", 33, false, "fingered_bass.nkm"),
+    ("S02", "Drums", 128, true, "session_kit_full.nkm"),
+];
+
+fn slakh_metadata() -> String {
+    let mut s = String::from("audio_dir: stems\nmidi_dir: MIDI\nstems:\n");
+    for (id, class, program, drum, plugin) in STEMS {
         s.push_str(&format!(
-            "{:.2},{:.2},{p}\n",
-            i as f64 * 0.25,
-            (i + 1) as f64 * 0.25
+            "  {id}:\n    audio_rendered: true\n    inst_class: {class}\n    is_drum: {drum}\n    \
+             midi_saved: true\n    plugin_name: {plugin}\n    program_num: {program}\n"
         ));
     }
     s
 }
 
-/// Writes the example datasets; files that already hold the same bytes are left alone so
-/// that a second demo is a no-op for the pipeline.
-pub fn write_examples(data_home: &Path) -> anyhow::Result<Vec<String>> {
-    let mut names = Vec::new();
-    for (dataset, tracks) in EXAMPLES {
-        let dir = data_home.join(dataset);
-        for (stem, pitches) in *tracks {
-            let track = dir.join(stem);
-            fs_err::create_dir_all(&track)?;
-            write_if_changed(&track.join("mix.wav"), &wav_bytes(pitches))?;
-            write_if_changed(&track.join("notes.csv"), notes_csv(pitches).as_bytes())?;
+/// Writes the example datasets (and the demo's "transcriptions"); files that already hold the
+/// same bytes are left alone so that a second demo is a no-op for the pipeline.
+pub fn write_examples(data_home: &Path, transcribed: &Path) -> anyhow::Result<Vec<String>> {
+    for (t, root) in [(1, 48u8), (2, 53)] {
+        let track = data_home.join(format!("demo_slakh/train/Track{t:05}"));
+        let stems = piece(root, 8);
+        let mut all = Vec::new();
+        for ((id, ..), notes) in STEMS.iter().zip(&stems) {
+            write_if_changed(
+                &track.join(format!("MIDI/{id}.mid")),
+                &notes_to_midi(notes)?,
+            )?;
+            write_if_changed(
+                &track.join(format!("stems/{id}.wav")),
+                &wav_bytes(notes, 4.5),
+            )?;
+            all.extend_from_slice(notes);
         }
-        names.push(dataset.to_string());
+        write_if_changed(&track.join("all_src.mid"), &notes_to_midi(&all)?)?;
+        write_if_changed(&track.join("mix.wav"), &wav_bytes(&all, 4.5))?;
+        write_if_changed(&track.join("metadata.yaml"), slakh_metadata().as_bytes())?;
     }
-    Ok(names)
+    let mut records = Vec::new();
+    for (i, root) in [60u8, 62].into_iter().enumerate() {
+        let name = format!("2018/demo_performance_{}", i + 1);
+        let [piano, ..] = piece(root, 12);
+        let dir = data_home.join("demo_maestro");
+        write_if_changed(&dir.join(format!("{name}.midi")), &notes_to_midi(&piano)?)?;
+        write_if_changed(&dir.join(format!("{name}.wav")), &wav_bytes(&piano, 6.5))?;
+        records.push(serde_json::json!({
+            "canonical_composer": "amt demo", "canonical_title": format!("Arpeggio {}", i + 1),
+            "split": if i == 0 { "train" } else { "test" }, "year": 2018,
+            "midi_filename": format!("{name}.midi"), "audio_filename": format!("{name}.wav"),
+            "duration": 6.5,
+        }));
+        // A "transcription": every third onset 80 ms late (outside the 50 ms tolerance).
+        let est: Vec<Note> = piano
+            .iter()
+            .enumerate()
+            .map(|(k, n)| {
+                let shift = if k % 3 == 2 { 0.08 } else { 0.0 };
+                Note {
+                    onset: n.onset + shift,
+                    ..*n
+                }
+            })
+            .collect();
+        write_if_changed(
+            &transcribed.join(format!("demo_performance_{}.mid", i + 1)),
+            &notes_to_midi(&est)?,
+        )?;
+    }
+    write_if_changed(
+        &data_home.join("demo_maestro/maestro-v2.0.0.json"),
+        serde_json::to_string_pretty(&records)?.as_bytes(),
+    )?;
+    Ok(vec!["demo_slakh".into(), "demo_maestro".into()])
 }
 
 fn write_if_changed(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
@@ -107,9 +184,23 @@ fn write_if_changed(path: &Path, bytes: &[u8]) -> anyhow::Result<()> {
     Ok(())
 }
 
+fn sql(ctx: &Context, query: &str) -> anyhow::Result<()> {
+    println!("\n$ amt sql \"{query}\"");
+    crate::commands::sql(
+        ctx,
+        &SqlArgs {
+            query: Some(query.into()),
+            format: SqlFormat::Table,
+        },
+    )?;
+    Ok(())
+}
+
 pub fn run(dir: &Path, quiet: bool, cancel: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
-    let data_home = std::path::absolute(dir.join("data"))?;
-    let datasets = write_examples(&data_home)?;
+    let dir = std::path::absolute(dir)?;
+    let data_home = dir.join("data");
+    let transcribed = dir.join("transcribed");
+    let datasets = write_examples(&data_home, &transcribed)?;
     let ctx = Context {
         store_root: default_store(&data_home),
         data_home: data_home.clone(),
@@ -118,19 +209,17 @@ pub fn run(dir: &Path, quiet: bool, cancel: Arc<AtomicBool>) -> anyhow::Result<E
         quiet,
         cancel,
     };
-    if !quiet {
-        println!(
-            "amt demo: {} example datasets in {}",
-            datasets.len(),
-            data_home.display()
-        );
-        println!("stages built so far: {}", ctx.graph.names().join(" -> "));
-    }
+    println!(
+        "amt demo: {} example datasets in {}",
+        datasets.len(),
+        data_home.display()
+    );
+    println!("stages built so far: {}", ctx.graph.names().join(" -> "));
     let code = crate::commands::run(
         &ctx,
         &RunArgs {
             until: None,
-            datasets: crate::cli::DatasetsArg {
+            datasets: DatasetsArg {
                 datasets: datasets.clone(),
             },
             force: false,
@@ -141,19 +230,50 @@ pub fn run(dir: &Path, quiet: bool, cancel: Arc<AtomicBool>) -> anyhow::Result<E
     if code != ExitCode::SUCCESS {
         return Ok(code);
     }
-    let query = "SELECT dataset, count(*) AS files, sum(size) AS bytes, \
-                 sum(CASE WHEN path LIKE '%.wav' THEN 1 ELSE 0 END) AS wav_files \
-                 FROM files GROUP BY dataset ORDER BY dataset";
-    println!("\n$ amt sql \"{query}\"");
-    crate::commands::sql(
+    sql(
         &ctx,
-        &SqlArgs {
-            query: Some(query.into()),
-            format: SqlFormat::Table,
+        "SELECT dataset, count(*) AS files, sum(size) AS bytes FROM files GROUP BY dataset ORDER BY dataset",
+    )?;
+    sql(
+        &ctx,
+        "SELECT dataset, program, is_drum, count(*) AS notes, min(pitch) AS lowest, max(pitch) AS highest \
+         FROM notes GROUP BY dataset, program, is_drum ORDER BY dataset, program",
+    )?;
+    println!("\n$ amt tokenize --dataset demo_slakh --track Track00001 --task mt3_full_plus");
+    crate::commands::tokenize(
+        &ctx,
+        &TokenizeArgs {
+            dataset: "demo_slakh".into(),
+            track: "Track00001".into(),
+            task: "mt3_full_plus".into(),
+            segments: 1,
+            json: false,
+            events: false,
         },
     )?;
     println!(
-        "Try: amt --data-home {} status | tables | sql \"SELECT * FROM files LIMIT 5\"",
+        "\n$ amt eval --ref {} --est {}",
+        data_home.join("demo_maestro/2018").display(),
+        transcribed.display()
+    );
+    crate::commands::eval(
+        &ctx,
+        &EvalArgs {
+            reference: data_home.join("demo_maestro/2018"),
+            estimate: transcribed.clone(),
+            eval_vocab: None,
+            drum_vocab: None,
+            onset_tolerance: 0.05,
+            frame: true,
+            pitch_class: Vec::new(),
+            ignore_pedal: false,
+            dataset: Some("demo_maestro".into()),
+            name: Some("demo_transcription".into()),
+            json: false,
+        },
+    )?;
+    println!(
+        "\nTry: amt --data-home {} status | tables | sql \"SELECT * FROM notes LIMIT 5\"",
         data_home.display()
     );
     Ok(ExitCode::SUCCESS)
