@@ -184,6 +184,10 @@ pub struct InstallArgs {
     /// Also cache the token from --token-file or ZENODO_TOKEN (mode 0600, user config folder)
     #[arg(long)]
     pub save_token: bool,
+    /// Send the token as a `token=` URL parameter (Zenodo share-link tokens, YourMT3's way)
+    /// instead of an Authorization header; it is still never shown or logged
+    #[arg(long)]
+    pub token_in_url: bool,
     /// Print the registry (numbers, names, URLs, md5, restricted) and exit
     #[arg(long)]
     pub list: bool,

@@ -8,8 +8,10 @@
 //!   and 404 fail at once with the fix in the message.
 //! - md5 (the registry's) and blake3 are computed while streaming; the archive gets its final
 //!   name only when the md5 matches, and a mismatch deletes the partial file.
-//! - A Zenodo token is sent as an `Authorization: Bearer` header, never in the URL, and is
-//!   never logged, printed or stored in a key, config or manifest ([`Secret`]).
+//! - A Zenodo token is sent as an `Authorization: Bearer` header (or, when asked with
+//!   [`set_token_in_url`], as YourMT3 does: a `token=` query parameter, for Zenodo share-link
+//!   tokens), and is never logged, printed or stored in a key, config or manifest ([`Secret`]):
+//!   messages always show the URL without it.
 //!
 //! Network knobs (not part of the key: they do not change the bytes):
 //! `AMT_DOWNLOAD_ATTEMPTS` (default 6), `AMT_DOWNLOAD_BACKOFF_MS` (first wait, doubling; 500),
@@ -61,6 +63,36 @@ impl std::fmt::Debug for Secret {
 }
 
 static TOKEN: Mutex<Option<Secret>> = Mutex::new(None);
+static TOKEN_IN_URL: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Sends the token as a `token=` query parameter instead of an `Authorization` header (Zenodo
+/// share-link tokens; YourMT3's way). The URL with the token is never logged or shown.
+pub fn set_token_in_url(on: bool) {
+    TOKEN_IN_URL.store(on, Ordering::Relaxed);
+}
+
+/// `url` with `token=<percent-encoded secret>` appended to its query.
+fn url_with_token(url: &str, token: &Secret) -> String {
+    let (base, fragment) = match url.split_once('#') {
+        Some((b, f)) => (b, Some(f)),
+        None => (url, None),
+    };
+    let mut enc = String::new();
+    for b in token.expose().bytes() {
+        if b.is_ascii_alphanumeric() || matches!(b, b'-' | b'_' | b'.' | b'~') {
+            enc.push(b as char);
+        } else {
+            enc.push_str(&format!("%{b:02X}"));
+        }
+    }
+    let sep = if base.contains('?') { '&' } else { '?' };
+    let mut out = format!("{base}{sep}token={enc}");
+    if let Some(f) = fragment {
+        out.push('#');
+        out.push_str(f);
+    }
+    out
+}
 
 /// Sets the access token restricted downloads send (process-wide, set by `amt install`).
 /// Kept out of the stage config on purpose: it must never reach a key or a manifest.
@@ -111,7 +143,7 @@ pub enum FetchError {
         status: u16,
     },
     #[error(
-        "dataset `{dataset}`: {url} answered {status} even with the access token: the token is wrong or expired, or access was not granted; request access at {TOKEN_REQUEST_URL}"
+        "dataset `{dataset}`: {url} answered {status} even with the access token: the token is wrong or expired, or access was not granted; request access at {TOKEN_REQUEST_URL}. A token taken from a Zenodo share link (`...?token=...`) must be sent in the URL: add --token-in-url"
     )]
     TokenRefused {
         dataset: String,
@@ -521,14 +553,21 @@ impl Downloader<'_> {
         hashers: &mut Hashers,
         fetched_total: &mut u64,
     ) -> Result<std::result::Result<u64, Attempt>> {
+        let in_url = TOKEN_IN_URL.load(Ordering::Relaxed);
+        let target = match self.token {
+            Some(t) if in_url => url_with_token(self.url, t),
+            _ => self.url.to_string(),
+        };
         let mut req = agent
-            .get(self.url)
+            .get(&target)
             .header("Accept-Encoding", "identity")
             .header("User-Agent", concat!("amt/", env!("CARGO_PKG_VERSION")));
         if have > 0 {
             req = req.header("Range", &format!("bytes={have}-"));
         }
-        if let Some(t) = self.token {
+        if let Some(t) = self.token
+            && !in_url
+        {
             req = req.header("Authorization", &format!("Bearer {}", t.expose()));
         }
         tracing::debug!(
@@ -544,8 +583,13 @@ impl Downloader<'_> {
         let resp = match req.call() {
             Ok(r) => r,
             Err(e) => {
+                // The client's message may quote the URL: never with the token in it.
+                let mut reason = format!("request failed: {e}");
+                if let Some(t) = self.token {
+                    reason = reason.replace(&target, self.url).replace(t.expose(), "***");
+                }
                 return Ok(Err(Attempt::Retry {
-                    reason: format!("request failed: {e}"),
+                    reason,
                     progressed: false,
                 }));
             }
@@ -737,6 +781,19 @@ mod tests {
         assert_eq!(parse_content_range("bytes 0-100/100"), None);
         assert_eq!(parse_content_range("items 0-1/2"), None);
         assert_eq!(parse_content_range(""), None);
+    }
+
+    #[test]
+    fn token_query_parameter() {
+        let t = Secret::new("a.b-c_d~e/f").unwrap();
+        assert_eq!(
+            url_with_token("https://h/x.tgz?download=1", &t),
+            "https://h/x.tgz?download=1&token=a.b-c_d~e%2Ff"
+        );
+        assert_eq!(
+            url_with_token("https://h/x#frag", &t),
+            "https://h/x?token=a.b-c_d~e%2Ff#frag"
+        );
     }
 
     #[test]

@@ -106,6 +106,7 @@ pub fn install(ctx: &Context, args: &InstallArgs) -> anyhow::Result<ExitCode> {
             );
         }
         download::set_token(token);
+        download::set_token_in_url(args.token_in_url);
     }
 
     let graph = ctx.graph.clone();

@@ -723,6 +723,80 @@ fn the_token_is_sent_as_a_header_and_never_leaks() {
     }
 }
 
+#[test]
+fn the_token_can_go_in_the_url_and_still_never_leaks() {
+    let token = "zl-LINKTOKEN-5b7e21c90a";
+    let w = World::new();
+    let (archive, _) = tiny_archive();
+    for (name, behavior) in [
+        ("linkset", Behavior::Normal),
+        ("nolink", Behavior::Status(403)),
+    ] {
+        w.publish(
+            name,
+            &format!("{name}.tar.gz"),
+            archive.clone(),
+            None,
+            true,
+            behavior,
+        );
+    }
+    let reg = w.registry_path();
+    let run = |name: &str| {
+        w.cmd(&[
+            "-vv",
+            "install",
+            "--datasets",
+            name,
+            "--registry",
+            reg.to_str().unwrap(),
+            "--token-in-url",
+        ])
+        .env("ZENODO_TOKEN", token)
+        .env("RUST_LOG", "trace")
+        .output()
+        .unwrap()
+    };
+    let ok = run("linkset");
+    assert_ok(&ok);
+    assert_eq!(w.count_sql("linkset"), "3");
+    let refused = run("nolink");
+    let msg = assert_failed(&refused);
+    assert!(msg.contains("/files/nolink.tar.gz?download=1"), "{msg}");
+
+    let reqs = w.server.requests();
+    assert_eq!(reqs.len(), 2);
+    for r in &reqs {
+        assert!(
+            r.path.ends_with(&format!("?download=1&token={token}")),
+            "{}",
+            r.path
+        );
+        assert_eq!(r.header("authorization"), None);
+    }
+    let windows: Vec<&str> = (0..=token.len() - 8).map(|i| &token[i..i + 8]).collect();
+    for o in [&ok, &refused] {
+        let (so, se) = text(o);
+        for w in &windows {
+            assert!(
+                !so.contains(w) && !se.contains(w),
+                "`{w}` leaked:\n{so}\n{se}"
+            );
+        }
+    }
+    let mut files = Vec::new();
+    all_files(w.home.path(), &mut files);
+    for (p, bytes) in &files {
+        assert!(
+            !bytes
+                .windows(token.len())
+                .any(|win| win == token.as_bytes()),
+            "token found in {}",
+            p.display()
+        );
+    }
+}
+
 /// Installs an archive expected to be rejected; returns the combined output.
 fn rejected(w: &World, name: &str, file: &str, archive: Vec<u8>) -> String {
     w.publish(name, file, archive, None, false, Behavior::Normal);
