@@ -92,11 +92,25 @@ pub enum Command {
 #[derive(Debug, Args)]
 pub struct EvalArgs {
     /// Folder of reference MIDI files
-    #[arg(long = "ref", value_name = "DIR")]
-    pub reference: PathBuf,
+    #[arg(
+        long = "ref",
+        value_name = "DIR",
+        requires = "estimate",
+        conflicts_with = "predictions"
+    )]
+    pub reference: Option<PathBuf>,
     /// Folder of estimated MIDI files, matched to references by relative path and name
-    #[arg(long = "est", value_name = "DIR")]
-    pub estimate: PathBuf,
+    #[arg(long = "est", value_name = "DIR", requires = "reference")]
+    pub estimate: Option<PathBuf>,
+    /// Predictions table (Parquet: track_id, program, is_drum, onset, offset, pitch
+    /// [, velocity]) scored against the published `notes` of `--dataset`
+    #[arg(
+        long,
+        value_name = "FILE",
+        requires = "dataset",
+        required_unless_present = "reference"
+    )]
+    pub predictions: Option<PathBuf>,
     /// Instrument classes for per-class metrics and multi_f (e.g. GM_INSTR_CLASS, PIANO_SOLO)
     #[arg(long, value_name = "NAME")]
     pub eval_vocab: Option<String>,
@@ -115,10 +129,11 @@ pub struct EvalArgs {
     /// Ignore the sustain pedal when reading MIDI
     #[arg(long)]
     pub ignore_pedal: bool,
-    /// Dataset name stored with the scores [default: the reference folder's name]
+    /// Dataset: whose `notes` are the reference (with --predictions), and the name stored with
+    /// the scores [default: the reference folder's name]
     #[arg(long)]
     pub dataset: Option<String>,
-    /// Run name stored with the scores [default: the estimate folder's name]
+    /// Run name stored with the scores [default: the estimate folder's or predictions file's name]
     #[arg(long)]
     pub name: Option<String>,
     /// Print one JSON object: {"files": {name: {metric: value}}, "mean": {...}} (NaN as null)

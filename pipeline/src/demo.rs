@@ -259,8 +259,9 @@ pub fn run(dir: &Path, quiet: bool, cancel: Arc<AtomicBool>) -> anyhow::Result<E
     crate::commands::eval(
         &ctx,
         &EvalArgs {
-            reference: data_home.join("demo_maestro/2018"),
-            estimate: transcribed.clone(),
+            reference: Some(data_home.join("demo_maestro/2018")),
+            estimate: Some(transcribed.clone()),
+            predictions: None,
             eval_vocab: None,
             drum_vocab: None,
             onset_tolerance: 0.05,

@@ -1,5 +1,7 @@
-//! Scoring a folder of estimated MIDI files against a folder of reference MIDI files, matched
-//! by relative path without the extension (`a/song.mid` pairs with `a/song.midi`).
+//! Scoring estimates against references: a folder of estimated MIDI files against a folder of
+//! reference MIDI files, matched by relative path without the extension (`a/song.mid` pairs
+//! with `a/song.midi`), or a predictions table against a dataset's published `notes`, matched
+//! by track id.
 //!
 //! A reference without an estimate is scored against an empty estimate (a missed track scores
 //! 0, not nothing); an estimate without a reference is reported and skipped. A file that fails
@@ -55,6 +57,8 @@ pub enum EvalError {
     NoMidi(PathBuf),
     #[error(transparent)]
     Vocab(#[from] amt_metrics::Error),
+    #[error("the predictions table `{0}` cannot be used: {1}")]
+    Predictions(PathBuf, String),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -142,33 +146,28 @@ pub fn metrics_config(opts: &EvalOptions) -> Result<TrackMetricsConfig, EvalErro
     })
 }
 
-pub fn evaluate_dirs(
-    reference: &Path,
-    estimate: &Path,
+/// A reference and, when one exists, an estimate, both loaded; or the problem that stopped it.
+type Loaded = Result<(Vec<amt_metrics::Note>, Option<Vec<amt_metrics::Note>>), Problem>;
+
+/// Scores every name (in parallel), loading each pair with `load`.
+fn score_all(
+    names: Vec<String>,
+    load: impl Fn(&str) -> Loaded + Sync,
     opts: &EvalOptions,
+    unmatched_estimates: Vec<String>,
 ) -> Result<EvalOutcome, EvalError> {
-    let refs = midi_files(reference)?;
-    if refs.is_empty() {
-        return Err(EvalError::NoMidi(reference.to_owned()));
-    }
-    let ests = midi_files(estimate)?;
     let mcfg = metrics_config(opts)?;
-    let midi = midi_config(opts);
     type Scored = Result<(FileScore, amt_metrics::TrackMetrics), Problem>;
-    let scored: Vec<Scored> = refs
+    let scored: Vec<Scored> = names
         .par_iter()
-        .map(|(name, ref_path)| {
-            let problem = |path: &Path, error: String| Problem {
-                path: path.display().to_string(),
-                error,
-            };
-            let ref_notes = read_notes(ref_path, &midi).map_err(|e| problem(ref_path, e))?;
-            let (est_notes, missing) = match ests.get(name) {
-                Some(p) => (read_notes(p, &midi).map_err(|e| problem(p, e))?, false),
-                None => (Vec::new(), true),
-            };
-            let m = compute_track_metrics(&est_notes, &ref_notes, &mcfg)
-                .map_err(|e| problem(ref_path, e.to_string()))?;
+        .map(|name| {
+            let (reference, estimate) = load(name)?;
+            let missing = estimate.is_none();
+            let m = compute_track_metrics(&estimate.unwrap_or_default(), &reference, &mcfg)
+                .map_err(|e| Problem {
+                    path: name.clone(),
+                    error: e.to_string(),
+                })?;
             Ok((
                 FileScore {
                     name: name.clone(),
@@ -179,7 +178,10 @@ pub fn evaluate_dirs(
             ))
         })
         .collect();
-    let mut out = EvalOutcome::default();
+    let mut out = EvalOutcome {
+        unmatched_estimates,
+        ..EvalOutcome::default()
+    };
     let mut agg = MetricAggregator::new();
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
     for s in scored {
@@ -198,10 +200,145 @@ pub fn evaluate_dirs(
         let n = counts.get(&k).copied().unwrap_or(out.files.len() as u64);
         out.means.insert(k, (v, n));
     }
-    out.unmatched_estimates = ests
+    Ok(out)
+}
+
+/// Scores the MIDI files of `estimate` against those of `reference`.
+pub fn evaluate_dirs(
+    reference: &Path,
+    estimate: &Path,
+    opts: &EvalOptions,
+) -> Result<EvalOutcome, EvalError> {
+    let refs = midi_files(reference)?;
+    if refs.is_empty() {
+        return Err(EvalError::NoMidi(reference.to_owned()));
+    }
+    let ests = midi_files(estimate)?;
+    let midi = midi_config(opts);
+    let unmatched = ests
         .keys()
         .filter(|k| !refs.contains_key(*k))
         .cloned()
         .collect();
+    let problem = |path: &Path, error: String| Problem {
+        path: path.display().to_string(),
+        error,
+    };
+    let load = |name: &str| -> Loaded {
+        let ref_path = &refs[name];
+        let reference = read_notes(ref_path, &midi).map_err(|e| problem(ref_path, e))?;
+        let estimate = match ests.get(name) {
+            Some(p) => Some(read_notes(p, &midi).map_err(|e| problem(p, e))?),
+            None => None,
+        };
+        Ok((reference, estimate))
+    };
+    score_all(refs.keys().cloned().collect(), load, opts, unmatched)
+}
+
+/// Scores a predictions table (Parquet with columns `track_id`, `program`, `is_drum`, `onset`,
+/// `offset`, `pitch`, and optionally `velocity`; any integer or float widths) against the
+/// published notes of every track of a dataset (stems mixed as for training).
+pub fn evaluate_predictions(
+    predictions: &Path,
+    notes: &amt_cache::Artifact,
+    opts: &EvalOptions,
+) -> Result<EvalOutcome, EvalError> {
+    let mut predicted = read_predictions(predictions)?;
+    let tracks = amt_stages::notes::read::tracks(notes)
+        .map_err(|e| EvalError::Predictions(notes.dir.clone(), e.to_string()))?;
+    let names: Vec<String> = tracks.iter().map(|t| t.track_id.clone()).collect();
+    let unmatched = predicted
+        .keys()
+        .filter(|k| !names.contains(k))
+        .cloned()
+        .collect();
+    let estimates = std::sync::Mutex::new(std::mem::take(&mut predicted));
+    let load = |name: &str| -> Loaded {
+        let stems = amt_stages::notes::read::track_notes(notes, name).map_err(|e| Problem {
+            path: name.to_string(),
+            error: e.to_string(),
+        })?;
+        let reference = amt_stages::notes::track_notes(stems)
+            .into_iter()
+            .map(to_metrics_note)
+            .collect();
+        let estimate = estimates.lock().expect("not poisoned").remove(name);
+        Ok((reference, estimate))
+    };
+    score_all(names, load, opts, unmatched)
+}
+
+fn to_metrics_note(n: amt_symbolic::Note) -> amt_metrics::Note {
+    amt_metrics::Note {
+        is_drum: n.is_drum,
+        program: n.program,
+        onset: n.onset,
+        offset: n.offset,
+        pitch: n.pitch,
+        velocity: n.velocity,
+    }
+}
+
+/// Predicted notes by track id.
+fn read_predictions(path: &Path) -> Result<BTreeMap<String, Vec<amt_metrics::Note>>, EvalError> {
+    use arrow::array::{Array, AsArray};
+    use arrow::datatypes::{DataType, Float64Type, UInt8Type};
+    let bad = |reason: String| EvalError::Predictions(path.to_owned(), reason);
+    let file = fs_err::File::open(path)?.into_parts().0;
+    let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
+        .and_then(|b| b.build())
+        .map_err(|e| bad(e.to_string()))?;
+    let mut out: BTreeMap<String, Vec<amt_metrics::Note>> = BTreeMap::new();
+    for batch in reader {
+        let batch = batch.map_err(|e| bad(e.to_string()))?;
+        let column = |name: &str, ty: &DataType, required: bool| match batch.column_by_name(name) {
+            Some(c) => arrow::compute::cast(c, ty)
+                .map(Some)
+                .map_err(|e| bad(format!("column `{name}` cannot be read as {ty}: {e}"))),
+            None if required => Err(bad(format!(
+                "no column `{name}`; expected track_id, program, is_drum, onset, offset, pitch [, velocity]"
+            ))),
+            None => Ok(None),
+        };
+        let track = column("track_id", &DataType::Utf8, true)?.expect("required");
+        let program = column("program", &DataType::UInt8, true)?.expect("required");
+        let is_drum = column("is_drum", &DataType::Boolean, true)?.expect("required");
+        let onset = column("onset", &DataType::Float64, true)?.expect("required");
+        let offset = column("offset", &DataType::Float64, true)?.expect("required");
+        let pitch = column("pitch", &DataType::UInt8, true)?.expect("required");
+        let velocity = column("velocity", &DataType::UInt8, false)?;
+        let (track, is_drum) = (track.as_string::<i32>(), is_drum.as_boolean());
+        let (program, pitch) = (
+            program.as_primitive::<UInt8Type>(),
+            pitch.as_primitive::<UInt8Type>(),
+        );
+        let (onset, offset) = (
+            onset.as_primitive::<Float64Type>(),
+            offset.as_primitive::<Float64Type>(),
+        );
+        for i in 0..batch.num_rows() {
+            let cols: [&dyn Array; 6] = [track, program, is_drum, onset, offset, pitch];
+            if cols.iter().any(|c| c.is_null(i)) {
+                return Err(bad(format!("row {i} has a null in a required column")));
+            }
+            let vel = velocity
+                .as_ref()
+                .map(|v| v.as_primitive::<UInt8Type>())
+                .filter(|v| !v.is_null(i))
+                .map(|v| v.value(i))
+                .unwrap_or(1);
+            out.entry(track.value(i).to_string())
+                .or_default()
+                .push(amt_metrics::Note {
+                    is_drum: is_drum.value(i),
+                    program: program.value(i),
+                    onset: onset.value(i),
+                    offset: offset.value(i),
+                    pitch: pitch.value(i),
+                    velocity: vel,
+                });
+        }
+    }
     Ok(out)
 }

@@ -161,3 +161,108 @@ fn unknown_vocabulary_lists_the_valid_ones() {
         "{err}"
     );
 }
+
+#[test]
+fn predictions_table_is_scored_against_published_notes() {
+    use std::sync::Arc;
+
+    use arrow::array::{BooleanArray, Float64Array, Int64Array, StringArray};
+    use arrow::datatypes::{DataType, Field, Schema};
+    use arrow::record_batch::RecordBatch;
+
+    let h = Home::new();
+    let maestro = common::fixtures().join("maestro");
+    h.ok(&[
+        "run",
+        "--until",
+        "notes",
+        "--datasets",
+        &maestro.display().to_string(),
+    ]);
+    let csv = h.sql_csv(
+        "SELECT track_id, program, is_drum, onset, \"offset\", pitch FROM notes ORDER BY onset, pitch",
+    );
+    let rows: Vec<Vec<String>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(str::to_string).collect())
+        .collect();
+    assert!(rows.len() > 1000, "the fixture has thousands of notes");
+    // Keep every other note: P = 1, R = 1/2 (rounded up), F = 2PR / (P + R).
+    let kept: Vec<&Vec<String>> = rows.iter().step_by(2).collect();
+    let col = |i: usize| kept.iter().map(move |r| r[i].clone());
+    // Predictions written with pandas-like widths (Int64) to exercise the casts.
+    let schema = Arc::new(Schema::new(vec![
+        Field::new("track_id", DataType::Utf8, false),
+        Field::new("program", DataType::Int64, false),
+        Field::new("is_drum", DataType::Boolean, false),
+        Field::new("onset", DataType::Float64, false),
+        Field::new("offset", DataType::Float64, false),
+        Field::new("pitch", DataType::Int64, false),
+    ]));
+    let batch = RecordBatch::try_new(
+        schema.clone(),
+        vec![
+            Arc::new(StringArray::from_iter_values(col(0))),
+            Arc::new(Int64Array::from_iter_values(
+                col(1).map(|v| v.parse().unwrap()),
+            )),
+            Arc::new(BooleanArray::from(
+                col(2).map(|v| v == "true").collect::<Vec<_>>(),
+            )),
+            Arc::new(Float64Array::from_iter_values(
+                col(3).map(|v| v.parse().unwrap()),
+            )),
+            Arc::new(Float64Array::from_iter_values(
+                col(4).map(|v| v.parse().unwrap()),
+            )),
+            Arc::new(Int64Array::from_iter_values(
+                col(5).map(|v| v.parse().unwrap()),
+            )),
+        ],
+    )
+    .unwrap();
+    let path = h.path().join("preds.parquet");
+    let mut w =
+        parquet::arrow::ArrowWriter::try_new(std::fs::File::create(&path).unwrap(), schema, None)
+            .unwrap();
+    w.write(&batch).unwrap();
+    w.close().unwrap();
+
+    let out = h.ok(&[
+        "eval",
+        "--predictions",
+        &path.display().to_string(),
+        "--dataset",
+        "maestro",
+        "--json",
+    ]);
+    let v: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let (n, k) = (rows.len() as f64, kept.len() as f64);
+    let (p, r) = (1.0, k / n);
+    let f = v["mean"]["onset_f"].as_f64().unwrap();
+    assert!((f - 2.0 * p * r / (p + r)).abs() < 1e-6, "onset_f {f}");
+    assert_eq!(v["run"], "preds");
+    assert_eq!(
+        h.sql_csv(
+            "SELECT count(*) AS n FROM eval_means WHERE run = 'preds' AND metric = 'onset_f'"
+        ),
+        "n\n1\n"
+    );
+
+    // Without published notes: a clear error and the command that builds them.
+    let other = Home::new();
+    let out = other.run(&[
+        "eval",
+        "--predictions",
+        &path.display().to_string(),
+        "--dataset",
+        "maestro",
+    ]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("has no published notes") && err.contains("amt run --until notes"),
+        "{err}"
+    );
+}

@@ -14,7 +14,27 @@ use amt_stages::dataset::validate_name;
 
 use crate::cli::{EvalArgs, with_hint};
 use crate::context::Context;
-use crate::evaluate::{EvalOptions, EvalOutcome, evaluate_dirs};
+use crate::evaluate::{EvalOptions, EvalOutcome, evaluate_dirs, evaluate_predictions};
+
+enum Source<'a> {
+    Dirs(&'a std::path::Path, &'a std::path::Path),
+    Predictions(&'a std::path::Path),
+}
+
+/// The current `notes` artifact of a dataset, or an error saying how to build it.
+fn current_notes(ctx: &Context, dataset: &str) -> anyhow::Result<amt_cache::Artifact> {
+    let store = ctx.open_store()?;
+    let artifact = match store.read_ref("notes", dataset)? {
+        Some(k) => store.get("notes", dataset, &k)?,
+        None => None,
+    };
+    artifact.ok_or_else(|| {
+        with_hint(
+            anyhow::anyhow!("dataset `{dataset}` has no published notes"),
+            format!("build them with `amt run --until notes --datasets {dataset}`"),
+        )
+    })
+}
 
 /// The store slot of eval runs: `artifacts/eval/<run>/<key>`.
 const STAGE: &str = "eval";
@@ -47,16 +67,46 @@ pub fn eval(ctx: &Context, args: &EvalArgs) -> anyhow::Result<ExitCode> {
         pitch_class: args.pitch_class.clone(),
         ignore_pedal: args.ignore_pedal,
     };
-    let dataset = args
-        .dataset
-        .clone()
-        .unwrap_or_else(|| name_of(&args.reference));
-    let run = args.name.clone().unwrap_or_else(|| name_of(&args.estimate));
+    let (source, est_path) = match (&args.reference, &args.estimate, &args.predictions) {
+        (Some(r), Some(e), None) => (Source::Dirs(r, e), e),
+        (None, None, Some(p)) => (Source::Predictions(p), p),
+        _ => {
+            return Err(with_hint(
+                anyhow::anyhow!(
+                    "give either `--ref DIR --est DIR` or `--predictions FILE --dataset D`"
+                ),
+                "see `amt eval --help`",
+            ));
+        }
+    };
+    let dataset = match (&args.dataset, &source) {
+        (Some(d), _) => d.clone(),
+        (None, Source::Dirs(r, _)) => name_of(r),
+        (None, Source::Predictions(_)) => unreachable!("clap requires --dataset"),
+    };
+    let run = args.name.clone().unwrap_or_else(|| {
+        let n = name_of(est_path);
+        n.strip_suffix(".parquet").map(str::to_string).unwrap_or(n)
+    });
     for n in [&dataset, &run] {
         validate_name(n)
             .map_err(|e| with_hint(anyhow::anyhow!(e), "name it with --dataset / --name"))?;
     }
-    let outcome = evaluate_dirs(&args.reference, &args.estimate, &opts).map_err(|e| {
+    let (outcome, inputs) = match source {
+        Source::Dirs(r, e) => (evaluate_dirs(r, e, &opts), None),
+        Source::Predictions(p) => {
+            let notes = current_notes(ctx, &dataset)?;
+            let inputs = BTreeMap::from([
+                ("stage:notes".to_string(), notes.manifest.key.to_string()),
+                (
+                    "external:predictions".to_string(),
+                    amt_cache::store::hash_file(p)?.1,
+                ),
+            ]);
+            (evaluate_predictions(p, &notes, &opts), Some(inputs))
+        }
+    };
+    let outcome = outcome.map_err(|e| {
         let hint = match &e {
             crate::evaluate::EvalError::Vocab(_) => format!(
                 "eval vocabularies: {}; drum vocabularies: {}",
@@ -67,7 +117,7 @@ pub fn eval(ctx: &Context, args: &EvalArgs) -> anyhow::Result<ExitCode> {
         };
         with_hint(e, hint)
     })?;
-    publish(ctx, args, &opts, &dataset, &run, &outcome)?;
+    publish(ctx, args, inputs, &opts, &dataset, &run, &outcome)?;
 
     if args.json {
         let files: BTreeMap<&str, &BTreeMap<String, f64>> = outcome
@@ -165,6 +215,7 @@ fn print_table(o: &EvalOutcome) {
 fn publish(
     ctx: &Context,
     args: &EvalArgs,
+    inputs: Option<BTreeMap<String, String>>,
     opts: &EvalOptions,
     dataset: &str,
     run: &str,
@@ -189,10 +240,14 @@ fn publish(
         stage: STAGE.into(),
         version: VERSION,
         config,
-        inputs: BTreeMap::from([
-            ("external:reference".to_string(), digest(&args.reference)?),
-            ("external:estimate".to_string(), digest(&args.estimate)?),
-        ]),
+        inputs: match (inputs, &args.reference, &args.estimate) {
+            (Some(i), _, _) => i,
+            (None, Some(r), Some(e)) => BTreeMap::from([
+                ("external:reference".to_string(), digest(r)?),
+                ("external:estimate".to_string(), digest(e)?),
+            ]),
+            _ => unreachable!("checked in `eval`"),
+        },
     };
     let key = spec.key();
     if store.get(STAGE, run, &key)?.is_none() {
