@@ -266,6 +266,48 @@ fn kill_during_publish_leaves_no_partial_artifact() {
 }
 
 #[test]
+fn ctrl_c_stops_between_stages_and_the_next_run_continues() {
+    let h = Home::new();
+    copy_dir(
+        &fixtures().join("slakh/babyslakh_16k"),
+        &h.path().join("slakh_sig"),
+    );
+    let marker = h.path().join("paused");
+    let child = h
+        .cmd(&["run", "--datasets", "slakh_sig"])
+        .env("AMT_TEST_PAUSE_BEFORE_PUBLISH", &marker)
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    wait_for(|| marker.exists());
+    // Ctrl-C while `extract` publishes: it finishes publishing (atomically), `notes` never starts.
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    std::thread::sleep(Duration::from_millis(200));
+    std::fs::remove_file(&marker).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(130));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("notes slakh_sig: interrupted"), "{err}");
+    assert!(err.contains("run the same command to continue"), "{err}");
+    assert!(h.store().join("refs/extract/slakh_sig.json").exists());
+    assert!(!h.store().join("refs/notes").join("slakh_sig.json").exists());
+    assert_eq!(h.store().join("tmp").read_dir().unwrap().count(), 0);
+    assert!(h.run(&["cache", "verify"]).status.success());
+
+    assert_eq!(
+        h.run_report(&["--datasets", "slakh_sig"]),
+        vec![
+            t("extract", "slakh_sig", "fresh"),
+            t("notes", "slakh_sig", "ran")
+        ]
+    );
+}
+
+#[test]
 fn concurrent_runs_wait_for_each_other() {
     let h = two_datasets();
     let marker = h.path().join("paused");
@@ -406,6 +448,19 @@ fn glob_one(dir: &std::path::Path, name: &str) -> std::path::PathBuf {
     }
     assert_eq!(found.len(), 1, "{found:?}");
     found.pop().unwrap()
+}
+
+fn copy_dir(from: &std::path::Path, to: &std::path::Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        let target = to.join(e.file_name());
+        if e.file_type().unwrap().is_dir() {
+            copy_dir(&e.path(), &target);
+        } else {
+            std::fs::copy(e.path(), target).unwrap();
+        }
+    }
 }
 
 fn count_dirs(dir: &std::path::Path) -> usize {
