@@ -24,17 +24,9 @@ pub const DEFAULT_ONSET_TOLERANCE: f64 = 0.05;
 /// middle of the range, so that octave errors vanish.
 pub const PITCH_CLASS_BASE: u8 = 64;
 
-/// One note as YourMT3's `Note` dataclass.
-#[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Note {
-    pub is_drum: bool,
-    /// 0..=127 GM programs, 100/101 singing, 128 drums, 129 unannotated.
-    pub program: u8,
-    pub onset: f64,
-    pub offset: f64,
-    pub pitch: u8,
-    pub velocity: u8,
-}
+/// One note as YourMT3's `Note` dataclass: the symbolic pipeline's type, so that notes read
+/// from MIDI or from the `notes` table are scored without conversion.
+pub use amt_symbolic::Note;
 
 /// Which metrics to compute, mirroring `compute_track_metrics`' arguments.
 #[derive(Debug, Clone, PartialEq)]

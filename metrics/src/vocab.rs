@@ -113,56 +113,11 @@ const SINGING_CHORUS_SEP: Spec = &[
     ("Singing Voice (chorus)", &[101]),
 ];
 
-const MT3_FULL_BASE: [(&str, &[u8]); 34] = [
-    ("Acoustic Piano", &[0, 1, 3, 6, 7]),
-    ("Electric Piano", &[2, 4, 5]),
-    ("Chromatic Percussion", &CHROMATIC),
-    ("Organ", &ORGAN),
-    ("Acoustic Guitar", &[24, 25]),
-    ("Clean Electric Guitar", &[26, 27, 28]),
-    ("Distorted Electric Guitar", &[29, 30, 31]),
-    ("Acoustic Bass", &[32, 35]),
-    ("Electric Bass", &[33, 34, 36, 37, 38, 39]),
-    ("Violin", &[40]),
-    ("Viola", &[41]),
-    ("Cello", &[42]),
-    ("Contrabass", &[43]),
-    ("Orchestral Harp", &[46]),
-    ("Timpani", &[47]),
-    ("String Ensemble", &[48, 49, 44, 45]),
-    ("Synth Strings", &[50, 51]),
-    ("Choir and Voice", &[52, 53, 54]),
-    ("Orchestra Hit", &[55]),
-    ("Trumpet", &[56, 59]),
-    ("Trombone", &[57]),
-    ("Tuba", &[58]),
-    ("French Horn", &[60]),
-    ("Brass Section", &[61, 62, 63]),
-    ("Soprano/Alto Sax", &[64, 65]),
-    ("Tenor Sax", &[66]),
-    ("Baritone Sax", &[67]),
-    ("Oboe", &[68]),
-    ("English Horn", &[69]),
-    ("Bassoon", &[70]),
-    ("Clarinet", &[71]),
-    ("Pipe", &[73, 72, 74, 75, 76, 77, 78, 79]),
-    ("Synth Lead", &SYNTH_LEAD),
-    ("Synth Pad", &SYNTH_PAD),
-];
+/// MT3's program classes are the tokenizer's (`amt_symbolic::vocab::MT3_FULL_PLUS`): the first
+/// 34 classes, without the two singing classes that the `_PLUS` vocabulary adds at its end.
+const MT3_FULL: Spec = MT3_FULL_PLUS.split_at(34).0;
 
-const MT3_FULL: Spec = &MT3_FULL_BASE;
-
-const MT3_FULL_PLUS: Spec = &{
-    let mut out: [(&str, &[u8]); 36] = [("", &[]); 36];
-    let mut i = 0;
-    while i < 34 {
-        out[i] = MT3_FULL_BASE[i];
-        i += 1;
-    }
-    out[34] = ("Singing Voice", &[100]);
-    out[35] = ("Singing Voice (chorus)", &[101]);
-    out
-};
+const MT3_FULL_PLUS: Spec = amt_symbolic::vocab::MT3_FULL_PLUS;
 
 const GM_INSTR_EXT_CLASS_PLUS: Spec = &[
     ("Acoustic Piano", &[0, 1, 3, 6, 7]),

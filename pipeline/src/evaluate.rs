@@ -11,7 +11,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use amt_metrics::{MetricAggregator, TrackMetricsConfig, compute_track_metrics};
-use amt_symbolic::{MidiToNotesConfig, midi_to_notes};
+use amt_symbolic::{MidiToNotesConfig, Note, midi_to_notes};
 use rayon::prelude::*;
 use serde::Serialize;
 
@@ -106,21 +106,9 @@ fn midi_config(opts: &EvalOptions) -> MidiToNotesConfig {
     }
 }
 
-fn read_notes(path: &Path, cfg: &MidiToNotesConfig) -> Result<Vec<amt_metrics::Note>, String> {
+fn read_notes(path: &Path, cfg: &MidiToNotesConfig) -> Result<Vec<Note>, String> {
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
-    let parsed = midi_to_notes(&bytes, cfg).map_err(|e| e.to_string())?;
-    Ok(parsed
-        .notes
-        .into_iter()
-        .map(|n| amt_metrics::Note {
-            is_drum: n.is_drum,
-            program: n.program,
-            onset: n.onset,
-            offset: n.offset,
-            pitch: n.pitch,
-            velocity: n.velocity,
-        })
-        .collect())
+    Ok(midi_to_notes(&bytes, cfg).map_err(|e| e.to_string())?.notes)
 }
 
 pub fn metrics_config(opts: &EvalOptions) -> Result<TrackMetricsConfig, EvalError> {
@@ -147,7 +135,7 @@ pub fn metrics_config(opts: &EvalOptions) -> Result<TrackMetricsConfig, EvalErro
 }
 
 /// A reference and, when one exists, an estimate, both loaded; or the problem that stopped it.
-type Loaded = Result<(Vec<amt_metrics::Note>, Option<Vec<amt_metrics::Note>>), Problem>;
+type Loaded = Result<(Vec<Note>, Option<Vec<Note>>), Problem>;
 
 /// Scores every name (in parallel), loading each pair with `load`.
 fn score_all(
@@ -259,29 +247,15 @@ pub fn evaluate_predictions(
             path: name.to_string(),
             error: e.to_string(),
         })?;
-        let reference = amt_stages::notes::track_notes(stems)
-            .into_iter()
-            .map(to_metrics_note)
-            .collect();
+        let reference = amt_stages::notes::track_notes(stems);
         let estimate = estimates.lock().expect("not poisoned").remove(name);
         Ok((reference, estimate))
     };
     score_all(names, load, opts, unmatched)
 }
 
-fn to_metrics_note(n: amt_symbolic::Note) -> amt_metrics::Note {
-    amt_metrics::Note {
-        is_drum: n.is_drum,
-        program: n.program,
-        onset: n.onset,
-        offset: n.offset,
-        pitch: n.pitch,
-        velocity: n.velocity,
-    }
-}
-
 /// Predicted notes by track id.
-fn read_predictions(path: &Path) -> Result<BTreeMap<String, Vec<amt_metrics::Note>>, EvalError> {
+fn read_predictions(path: &Path) -> Result<BTreeMap<String, Vec<Note>>, EvalError> {
     use arrow::array::{Array, AsArray};
     use arrow::datatypes::{DataType, Float64Type, UInt8Type};
     let bad = |reason: String| EvalError::Predictions(path.to_owned(), reason);
@@ -289,7 +263,7 @@ fn read_predictions(path: &Path) -> Result<BTreeMap<String, Vec<amt_metrics::Not
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
         .and_then(|b| b.build())
         .map_err(|e| bad(e.to_string()))?;
-    let mut out: BTreeMap<String, Vec<amt_metrics::Note>> = BTreeMap::new();
+    let mut out: BTreeMap<String, Vec<Note>> = BTreeMap::new();
     for batch in reader {
         let batch = batch.map_err(|e| bad(e.to_string()))?;
         let column = |name: &str, ty: &DataType, required: bool| match batch.column_by_name(name) {
@@ -330,7 +304,7 @@ fn read_predictions(path: &Path) -> Result<BTreeMap<String, Vec<amt_metrics::Not
                 .unwrap_or(1);
             out.entry(track.value(i).to_string())
                 .or_default()
-                .push(amt_metrics::Note {
+                .push(Note {
                     is_drum: is_drum.value(i),
                     program: program.value(i),
                     onset: onset.value(i),
