@@ -157,27 +157,8 @@ const EVAL_VOCABS: &[(&str, Spec)] = &[
     ("GM_INSTR_EXT_CLASS_PLUS", GM_INSTR_EXT_CLASS_PLUS),
 ];
 
-const GM_DRUM_NOTES: Spec = &[
-    ("Kick Drum", &[36, 35]),
-    ("Snare X-stick", &[37, 2]),
-    ("Snare Drum", &[38, 40]),
-    ("Closed Hi-Hat", &[42, 44, 22]),
-    ("Open Hi-Hat", &[46, 26]),
-    ("Cowbell", &[56]),
-    ("High Floor Tom", &[43]),
-    ("Low Floor Tom", &[41]),
-    ("Low Tom", &[45]),
-    ("Low-Mid Tom", &[47]),
-    ("Mid Tom", &[48]),
-    ("Low Tom (Rim)", &[50]),
-    ("Mid Tom (Rim)", &[58]),
-    ("Ride", &[51]),
-    ("Ride (Bell)", &[53]),
-    ("Ride (Edge)", &[59]),
-    ("Chinese Cymbal", &[52]),
-    ("Crash Cymbal", &[49, 57]),
-    ("Splash Cymbal", &[55]),
-];
+/// The tokenizer's drum classes (`amt_symbolic::vocab::GM_DRUM_NOTES`): one definition.
+const GM_DRUM_NOTES: Spec = amt_symbolic::vocab::GM_DRUM_NOTES;
 
 const EGMD_DRUM_NOTES: Spec = &[
     ("Kick Drum", &[36]),
