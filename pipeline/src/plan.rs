@@ -9,7 +9,6 @@ use std::sync::atomic::AtomicBool;
 use amt_cache::{Key, KeySpec, Store};
 use amt_stages::{DatasetSpec, PlanContext, Stage};
 use serde::Serialize;
-use serde_json::Value;
 
 use crate::config::{self, Config};
 use crate::graph::Graph;
@@ -220,9 +219,4 @@ fn explain(old: &amt_cache::Manifest, spec: &KeySpec, earlier: &[PlanEntry]) -> 
         why.push("key changed".into());
     }
     why
-}
-
-/// Convenience for JSON output of configs.
-pub fn config_of(entry: &PlanEntry) -> Option<&Value> {
-    entry.spec.as_ref().map(|s| &s.config)
 }
