@@ -89,8 +89,12 @@ pub fn resolve_with(
     let mut out: Vec<DatasetSpec> = Vec::new();
     let names: Vec<String> = if requested.is_empty() {
         let mut names: Vec<String> = config.file.dataset.keys().cloned().collect();
-        for (_, ds, _) in store.refs()? {
-            names.push(ds);
+        // Datasets some pipeline stage was built for; `amt eval` runs also have refs (their
+        // slot is the run name), and a run is not a dataset.
+        for (stage, ds, _) in store.refs()? {
+            if crate::graph::PLANNED.contains(&stage.as_str()) {
+                names.push(ds);
+            }
         }
         names.sort();
         names.dedup();

@@ -107,6 +107,13 @@ fn eval_scores_pairs_and_publishes_for_sql() {
         "SELECT file, value FROM eval_results WHERE run = 'run1' AND metric = 'onset_f' ORDER BY file",
     );
     assert_eq!(csv, "file,value\ndrums,\nexact,1.0\nhalf,0.5\nmissed,0.0\n");
+
+    // An eval run is not a dataset: a plain `amt run` builds only real datasets.
+    h.ok(&["run", "--datasets", "ref"]);
+    assert_eq!(
+        h.run_report(&[]),
+        vec![common::t("extract", "ref", "fresh")]
+    );
 }
 
 #[test]
