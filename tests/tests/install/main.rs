@@ -158,6 +158,27 @@ impl World {
         self.home.path().join(".amt/downloads")
     }
 
+    /// Serves `big_archive()` as dataset `big`, dropping the connection after `after` bytes
+    /// the first `times` requests.
+    fn publish_big_dropping(&self, archive: &[u8], after: usize, times: usize) {
+        self.publish(
+            "big",
+            "big.tar.gz",
+            archive.to_vec(),
+            None,
+            false,
+            Behavior::DropAfter { after, times },
+        );
+    }
+
+    /// The verified archive kept in the downloads folder holds exactly `archive`.
+    fn assert_big_archive_kept(&self, archive: &[u8]) {
+        let kept = self
+            .downloads()
+            .join(format!("{}-big.tar.gz", md5_hex(archive)));
+        assert_eq!(std::fs::read(&kept).unwrap(), archive);
+    }
+
     /// Names in the downloads folder.
     fn download_files(&self) -> Vec<String> {
         let mut v: Vec<String> = match std::fs::read_dir(self.downloads()) {
@@ -296,17 +317,7 @@ fn dropped_connection_resumes_with_range_byte_exact() {
     let w = World::new();
     let archive = big_archive();
     let half = archive.len() / 2;
-    w.publish(
-        "big",
-        "big.tar.gz",
-        archive.clone(),
-        None,
-        false,
-        Behavior::DropAfter {
-            after: half,
-            times: 1,
-        },
-    );
+    w.publish_big_dropping(&archive, half, 1);
     // One attempt only: the run fails and keeps the partial file.
     let out = w.install("big", &[("AMT_DOWNLOAD_ATTEMPTS", "1")]);
     let msg = assert_failed(&out);
@@ -325,10 +336,7 @@ fn dropped_connection_resumes_with_range_byte_exact() {
         reqs[1].header("range"),
         Some(format!("bytes={half}-").as_str())
     );
-    let kept = w
-        .downloads()
-        .join(format!("{}-big.tar.gz", md5_hex(&archive)));
-    assert_eq!(std::fs::read(&kept).unwrap(), archive);
+    w.assert_big_archive_kept(&archive);
     assert!(!partial.exists());
     assert_eq!(
         std::fs::read(w.home.path().join("big_16k/noise.bin")).unwrap(),
@@ -383,10 +391,7 @@ fn killed_download_resumes_from_the_partial_file() {
         reqs[1].header("range"),
         Some(format!("bytes={part}-").as_str())
     );
-    let kept = w
-        .downloads()
-        .join(format!("{}-big.tar.gz", md5_hex(&archive)));
-    assert_eq!(std::fs::read(&kept).unwrap(), archive);
+    w.assert_big_archive_kept(&archive);
     assert_eq!(w.count_sql("big"), "1");
 }
 
@@ -395,17 +400,7 @@ fn a_206_for_the_wrong_range_restarts_from_zero() {
     let w = World::new();
     let archive = big_archive();
     let half = archive.len() / 2;
-    w.publish(
-        "big",
-        "big.tar.gz",
-        archive.clone(),
-        None,
-        false,
-        Behavior::DropAfter {
-            after: half,
-            times: 1,
-        },
-    );
+    w.publish_big_dropping(&archive, half, 1);
     assert_failed(&w.install("big", &[("AMT_DOWNLOAD_ATTEMPTS", "1")]));
     w.server
         .set_behavior("/files/big.tar.gz", Behavior::WrongRange);
@@ -420,10 +415,7 @@ fn a_206_for_the_wrong_range_restarts_from_zero() {
         "{}",
         text(&out).1
     );
-    let kept = w
-        .downloads()
-        .join(format!("{}-big.tar.gz", md5_hex(&archive)));
-    assert_eq!(std::fs::read(&kept).unwrap(), archive);
+    w.assert_big_archive_kept(&archive);
 }
 
 #[test]
@@ -431,17 +423,7 @@ fn retries_within_one_run_resume_too() {
     let w = World::new();
     let archive = big_archive();
     let third = archive.len() / 3;
-    w.publish(
-        "big",
-        "big.tar.gz",
-        archive.clone(),
-        None,
-        false,
-        Behavior::DropAfter {
-            after: third,
-            times: 2,
-        },
-    );
+    w.publish_big_dropping(&archive, third, 2);
     assert_ok(&w.install("big", &[]));
     let reqs = w.server.requests();
     let ranges: Vec<Option<&str>> = reqs.iter().map(|r| r.header("range")).collect();
@@ -451,10 +433,7 @@ fn retries_within_one_run_resume_too() {
         ranges,
         vec![None, Some(expect_2.as_str()), Some(expect_3.as_str())]
     );
-    let kept = w
-        .downloads()
-        .join(format!("{}-big.tar.gz", md5_hex(&archive)));
-    assert_eq!(std::fs::read(&kept).unwrap(), archive);
+    w.assert_big_archive_kept(&archive);
 }
 
 #[test]
@@ -462,17 +441,7 @@ fn server_ignoring_range_restarts_and_is_still_correct() {
     let w = World::new();
     let archive = big_archive();
     let half = archive.len() / 2;
-    w.publish(
-        "big",
-        "big.tar.gz",
-        archive.clone(),
-        None,
-        false,
-        Behavior::DropAfter {
-            after: half,
-            times: 1,
-        },
-    );
+    w.publish_big_dropping(&archive, half, 1);
     assert_failed(&w.install("big", &[("AMT_DOWNLOAD_ATTEMPTS", "1")]));
     w.server
         .set_behavior("/files/big.tar.gz", Behavior::IgnoreRange);
@@ -489,10 +458,7 @@ fn server_ignoring_range_restarts_and_is_still_correct() {
         "{}",
         text(&out).1
     );
-    let kept = w
-        .downloads()
-        .join(format!("{}-big.tar.gz", md5_hex(&archive)));
-    assert_eq!(std::fs::read(&kept).unwrap(), archive);
+    w.assert_big_archive_kept(&archive);
     assert_eq!(w.count_sql("big"), "1");
 }
 
