@@ -33,6 +33,15 @@ fn write(h: &Home, rel: &str, notes: &[Note]) {
     h.write(rel, &notes_to_midi(notes).unwrap());
 }
 
+/// `amt eval --ref <home>/ref --est <home>/<est> <extra>`.
+fn eval_folders(h: &Home, est: &str, extra: &[&str]) -> std::process::Output {
+    let folder = |name: &str| h.path().join(name).display().to_string();
+    let (reference, estimate) = (folder("ref"), folder(est));
+    let mut args = vec!["eval", "--ref", &reference, "--est", &estimate];
+    args.extend_from_slice(extra);
+    h.run(&args)
+}
+
 fn scale() -> Vec<Note> {
     vec![
         note(0.5, 1.0, 60),
@@ -61,17 +70,7 @@ fn eval_scores_pairs_and_publishes_for_sql() {
     // An estimate without a reference is reported and skipped.
     write(&h, "est/extra.mid", &scale());
 
-    let home = h.path().display().to_string();
-    let out = h.run(&[
-        "eval",
-        "--ref",
-        &format!("{home}/ref"),
-        "--est",
-        &format!("{home}/est"),
-        "--name",
-        "run1",
-        "--json",
-    ]);
+    let out = eval_folders(&h, "est", &["--name", "run1", "--json"]);
     assert!(
         out.status.success(),
         "{}",
@@ -123,16 +122,7 @@ fn a_corrupt_file_is_reported_and_the_rest_scored() {
     write(&h, "est/good.mid", &scale());
     write(&h, "ref/bad.mid", &scale());
     h.write("est/bad.mid", b"this is not a MIDI file");
-    let home = h.path().display().to_string();
-    let out = h.run(&[
-        "eval",
-        "--ref",
-        &format!("{home}/ref"),
-        "--est",
-        &format!("{home}/est"),
-        "--name",
-        "broken",
-    ]);
+    let out = eval_folders(&h, "est", &["--name", "broken"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
@@ -151,16 +141,7 @@ fn a_corrupt_file_is_reported_and_the_rest_scored() {
 fn unknown_vocabulary_lists_the_valid_ones() {
     let h = Home::new();
     write(&h, "ref/a.mid", &scale());
-    let home = h.path().display().to_string();
-    let out = h.run(&[
-        "eval",
-        "--ref",
-        &format!("{home}/ref"),
-        "--est",
-        &format!("{home}/ref"),
-        "--eval-vocab",
-        "NOPE",
-    ]);
+    let out = eval_folders(&h, "ref", &["--eval-vocab", "NOPE"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
