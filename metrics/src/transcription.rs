@@ -98,6 +98,27 @@ fn within(distance: f64, tolerance: f64, strict: bool) -> bool {
     }
 }
 
+/// One pitch per interval on both sides.
+fn check_pitch_lengths(
+    ref_intervals: &[Interval],
+    ref_pitches: &[f64],
+    est_intervals: &[Interval],
+    est_pitches: &[f64],
+) -> Result<()> {
+    check_len(
+        Side::Reference,
+        "pitches",
+        ref_intervals.len(),
+        ref_pitches.len(),
+    )?;
+    check_len(
+        Side::Estimate,
+        "pitches",
+        est_intervals.len(),
+        est_pitches.len(),
+    )
+}
+
 fn check_len(side: Side, what: &'static str, expected: usize, found: usize) -> Result<()> {
     if expected == found {
         Ok(())
@@ -142,18 +163,7 @@ pub fn validate(
     est_pitches: &[f64],
 ) -> Result<()> {
     validate_intervals(ref_intervals, est_intervals)?;
-    check_len(
-        Side::Reference,
-        "pitches",
-        ref_intervals.len(),
-        ref_pitches.len(),
-    )?;
-    check_len(
-        Side::Estimate,
-        "pitches",
-        est_intervals.len(),
-        est_pitches.len(),
-    )?;
+    check_pitch_lengths(ref_intervals, ref_pitches, est_intervals, est_pitches)?;
     for (side, pitches) in [
         (Side::Reference, ref_pitches),
         (Side::Estimate, est_pitches),
@@ -206,18 +216,7 @@ pub fn match_notes(
     est_pitches: &[f64],
     params: &NoteMatchParams,
 ) -> Result<Vec<Match>> {
-    check_len(
-        Side::Reference,
-        "pitches",
-        ref_intervals.len(),
-        ref_pitches.len(),
-    )?;
-    check_len(
-        Side::Estimate,
-        "pitches",
-        est_intervals.len(),
-        est_pitches.len(),
-    )?;
+    check_pitch_lengths(ref_intervals, ref_pitches, est_intervals, est_pitches)?;
     Ok(match_notes_impl(
         ref_intervals,
         ref_pitches,
