@@ -59,6 +59,8 @@ pub enum EvalError {
     Vocab(#[from] amt_metrics::Error),
     #[error("the predictions table `{0}` cannot be used: {1}")]
     Predictions(PathBuf, String),
+    #[error("the published notes in `{0}` cannot be read: {1}; `amt cache verify` checks them")]
+    Notes(PathBuf, String),
     #[error(transparent)]
     Io(#[from] std::io::Error),
 }
@@ -234,19 +236,25 @@ pub fn evaluate_predictions(
 ) -> Result<EvalOutcome, EvalError> {
     let mut predicted = read_predictions(predictions)?;
     let tracks = amt_stages::notes::read::tracks(notes)
-        .map_err(|e| EvalError::Predictions(notes.dir.clone(), e.to_string()))?;
+        .map_err(|e| EvalError::Notes(notes.dir.clone(), e.to_string()))?;
     let names: Vec<String> = tracks.iter().map(|t| t.track_id.clone()).collect();
     let unmatched = predicted
         .keys()
         .filter(|k| !names.contains(k))
         .cloned()
         .collect();
+    // The whole notes table is read once, not once per track.
+    let references = std::sync::Mutex::new(
+        amt_stages::notes::read::all_track_notes(notes)
+            .map_err(|e| EvalError::Notes(notes.dir.clone(), e.to_string()))?,
+    );
     let estimates = std::sync::Mutex::new(std::mem::take(&mut predicted));
     let load = |name: &str| -> Loaded {
-        let stems = amt_stages::notes::read::track_notes(notes, name).map_err(|e| Problem {
-            path: name.to_string(),
-            error: e.to_string(),
-        })?;
+        let stems = references
+            .lock()
+            .expect("not poisoned")
+            .remove(name)
+            .unwrap_or_default();
         let reference = amt_stages::notes::track_notes(stems);
         let estimate = estimates.lock().expect("not poisoned").remove(name);
         Ok((reference, estimate))

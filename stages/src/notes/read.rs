@@ -1,6 +1,7 @@
 //! Reading a published `notes` artifact back: one track's notes (by stem) and the track list.
 //! Used by `amt tokenize`; later stages read the same tables.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use amt_cache::Artifact;
@@ -86,8 +87,20 @@ pub fn tracks(artifact: &Artifact) -> Result<Vec<TrackInfo>> {
 
 /// The notes of one track, grouped by stem (empty when the track has no notes rows).
 pub fn track_notes(artifact: &Artifact, track_id: &str) -> Result<StemGroups> {
+    Ok(read_notes(artifact, Some(track_id))?
+        .remove(track_id)
+        .unwrap_or_default())
+}
+
+/// The notes of every track, grouped by stem, in one pass over the table.
+pub fn all_track_notes(artifact: &Artifact) -> Result<BTreeMap<String, StemGroups>> {
+    read_notes(artifact, None)
+}
+
+/// Notes by track (only `only`, when given), stems in the order their rows appear.
+fn read_notes(artifact: &Artifact, only: Option<&str>) -> Result<BTreeMap<String, StemGroups>> {
     let path = table_path(artifact, notes::NAME)?;
-    let mut groups: StemGroups = Vec::new();
+    let mut out: BTreeMap<String, StemGroups> = BTreeMap::new();
     for b in batches(&path)? {
         check_schema(&path, &b, &notes::schema())?;
         let track = b.column(1).as_string::<i32>();
@@ -99,7 +112,8 @@ pub fn track_notes(artifact: &Artifact, track_id: &str) -> Result<StemGroups> {
         let pitch = b.column(7).as_primitive::<UInt8Type>();
         let velocity = b.column(8).as_primitive::<UInt8Type>();
         for i in 0..b.num_rows() {
-            if track.value(i) != track_id {
+            let track_id = track.value(i);
+            if only.is_some_and(|t| t != track_id) {
                 continue;
             }
             let stem_id = stem.is_valid(i).then(|| stem.value(i).to_string());
@@ -111,11 +125,12 @@ pub fn track_notes(artifact: &Artifact, track_id: &str) -> Result<StemGroups> {
                 pitch: pitch.value(i),
                 velocity: velocity.value(i),
             };
+            let groups = out.entry(track_id.to_string()).or_default();
             match groups.iter_mut().find(|(s, _)| *s == stem_id) {
                 Some((_, list)) => list.push(note),
                 None => groups.push((stem_id, vec![note])),
             }
         }
     }
-    Ok(groups)
+    Ok(out)
 }
