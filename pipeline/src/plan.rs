@@ -61,6 +61,11 @@ pub fn applicable(
         .collect()
 }
 
+/// The name under which an upstream stage's key enters a key's inputs.
+pub fn upstream_input(stage: &str) -> String {
+    format!("stage:{stage}")
+}
+
 /// Plans `stages` (in graph order) for one dataset.
 pub fn plan_dataset(
     graph: &Graph,
@@ -97,7 +102,7 @@ pub fn plan_dataset(
                 .and_then(|e| e.key.clone())
             {
                 Some(k) => {
-                    inputs.insert(format!("stage:{up}"), k.to_string());
+                    inputs.insert(upstream_input(&up), k.to_string());
                 }
                 None => upstream_problem = Some(up),
             }

@@ -187,11 +187,12 @@ fn execute(
             _ => {}
         }
     }
+    // Hand over exactly the upstream artifacts the key was derived from (not whatever the
+    // refs say now).
     let mut upstream = std::collections::BTreeMap::new();
     for up in stage.upstream(ds) {
-        let up_key = store.read_ref(&up, &ds.name)?;
-        let artifact = match up_key {
-            Some(k) => store.get(&up, &ds.name, &k)?,
+        let artifact = match spec.inputs.get(&plan::upstream_input(&up)) {
+            Some(k) => store.get(&up, &ds.name, &amt_cache::Key::try_from(k.clone())?)?,
             None => None,
         };
         let artifact = artifact.ok_or_else(|| amt_stages::Error::Config {
