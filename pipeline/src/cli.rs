@@ -126,9 +126,14 @@ pub struct EvalArgs {
     /// Classes that also get pitch-class metrics (`_pc`), comma-separated
     #[arg(long, value_delimiter = ',', value_name = "CLASSES")]
     pub pitch_class: Vec<String>,
-    /// Ignore the sustain pedal when reading MIDI
+    /// Apply the sustain pedal (CC64) when reading MIDI [default: notes end at their note-off,
+    /// as mir_eval users expect]
     #[arg(long)]
-    pub ignore_pedal: bool,
+    pub sustain_pedal: bool,
+    /// Leave estimates that cannot be read out of the scores [default: score them as empty
+    /// transcriptions, so that a broken file lowers the mean]
+    #[arg(long)]
+    pub skip_unreadable: bool,
     /// Dataset: whose `notes` are the reference (with --predictions), and the name stored with
     /// the scores [default: the reference folder's name]
     #[arg(long)]

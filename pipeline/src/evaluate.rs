@@ -3,9 +3,15 @@
 //! with `a/song.midi`), or a predictions table against a dataset's published `notes`, matched
 //! by track id.
 //!
+//! MIDI files are read as they are written ([`MidiToNotesConfig::as_written`]): evaluation never
+//! applies the training-data rules (10 ms rounding, overlap trimming, minimum durations) to
+//! what it evaluates.
+//!
 //! A reference without an estimate is scored against an empty estimate (a missed track scores
-//! 0, not nothing); an estimate without a reference is reported and skipped. A file that fails
-//! to parse is reported with its path and reason; the others are still scored.
+//! 0, not nothing); an estimate without a reference is reported and skipped. An estimate that
+//! cannot be read (corrupt, truncated) is reported and scored as an empty transcription, so a
+//! broken file lowers the mean instead of vanishing from it (`skip_unreadable` leaves it out
+//! instead). A reference that cannot be read is reported and its file left out.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -23,7 +29,11 @@ pub struct EvalOptions {
     pub onset_tolerance: f64,
     pub frame: bool,
     pub pitch_class: Vec<String>,
-    pub ignore_pedal: bool,
+    /// Apply the sustain pedal (CC64) when reading MIDI; off by default, as mir_eval users
+    /// expect.
+    pub sustain_pedal: bool,
+    /// Leave unreadable estimates out instead of scoring them as empty.
+    pub skip_unreadable: bool,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -32,12 +42,25 @@ pub struct FileScore {
     pub metrics: BTreeMap<String, f64>,
     /// True when no estimate existed and an empty one was scored.
     pub missing_estimate: bool,
+    /// True when the estimate could not be read and an empty one was scored.
+    pub unreadable_estimate: bool,
+}
+
+/// Which side of a pair a problem concerns.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Side {
+    Reference,
+    Estimate,
 }
 
 #[derive(Debug, Clone, Serialize)]
 pub struct Problem {
     pub path: String,
     pub error: String,
+    pub side: Side,
+    /// Whether the file was scored anyway (an unreadable estimate scored as empty).
+    pub scored: bool,
 }
 
 #[derive(Debug, Clone, Default, Serialize)]
@@ -55,6 +78,8 @@ pub enum EvalError {
     NotAFolder(PathBuf),
     #[error("no MIDI files (`.mid`, `.midi`) under `{0}`")]
     NoMidi(PathBuf),
+    #[error("the estimate folder `{0}` holds no MIDI files (`.mid`, `.midi`): nothing to score")]
+    NoEstimates(PathBuf),
     #[error(transparent)]
     Vocab(#[from] amt_metrics::Error),
     #[error("the predictions table `{0}` cannot be used: {1}")]
@@ -97,17 +122,6 @@ pub fn midi_files(dir: &Path) -> Result<BTreeMap<String, PathBuf>, EvalError> {
     Ok(out)
 }
 
-/// MIDI parsing for evaluation: channel 10 is drums (General MIDI, and what `amt` writes), a
-/// channel without a program change plays program 0, velocity is binary (YourMT3's default).
-fn midi_config(opts: &EvalOptions) -> MidiToNotesConfig {
-    MidiToNotesConfig {
-        ch_9_as_drum: true,
-        force_all_program_to: Some(0),
-        ignore_pedal: opts.ignore_pedal,
-        ..MidiToNotesConfig::default()
-    }
-}
-
 fn read_notes(path: &Path, cfg: &MidiToNotesConfig) -> Result<Vec<Note>, String> {
     let bytes = std::fs::read(path).map_err(|e| e.to_string())?;
     Ok(midi_to_notes(&bytes, cfg).map_err(|e| e.to_string())?.notes)
@@ -136,8 +150,21 @@ pub fn metrics_config(opts: &EvalOptions) -> Result<TrackMetricsConfig, EvalErro
     })
 }
 
-/// A reference and, when one exists, an estimate, both loaded; or the problem that stopped it.
-type Loaded = Result<(Vec<Note>, Option<Vec<Note>>), Problem>;
+/// A pair ready to score: the reference, and the estimate when one exists and was readable.
+struct Pair {
+    reference: Vec<Note>,
+    estimate: Estimate,
+}
+
+enum Estimate {
+    Notes(Vec<Note>),
+    Missing,
+    /// Unreadable: scored as empty, reported with this problem.
+    Unreadable(Problem),
+}
+
+/// A pair loaded, or the problem that leaves the file out.
+type Loaded = Result<Pair, Problem>;
 
 /// Scores every name (in parallel), loading each pair with `load`.
 fn score_all(
@@ -147,25 +174,39 @@ fn score_all(
     unmatched_estimates: Vec<String>,
 ) -> Result<EvalOutcome, EvalError> {
     let mcfg = metrics_config(opts)?;
-    type Scored = Result<(FileScore, amt_metrics::TrackMetrics), Problem>;
+    type Scored = (
+        Result<(FileScore, amt_metrics::TrackMetrics), Problem>,
+        Option<Problem>,
+    );
     let scored: Vec<Scored> = names
         .par_iter()
         .map(|name| {
-            let (reference, estimate) = load(name)?;
-            let missing = estimate.is_none();
-            let m = compute_track_metrics(&estimate.unwrap_or_default(), &reference, &mcfg)
+            let pair = match load(name) {
+                Ok(p) => p,
+                Err(p) => return (Err(p), None),
+            };
+            let (estimate, missing, unreadable) = match pair.estimate {
+                Estimate::Notes(n) => (n, false, None),
+                Estimate::Missing => (Vec::new(), true, None),
+                Estimate::Unreadable(p) => (Vec::new(), false, Some(p)),
+            };
+            let scored = compute_track_metrics(&estimate, &pair.reference, &mcfg)
                 .map_err(|e| Problem {
                     path: name.clone(),
                     error: e.to_string(),
-                })?;
-            Ok((
-                FileScore {
-                    name: name.clone(),
-                    metrics: m.values.clone(),
-                    missing_estimate: missing,
-                },
-                m,
-            ))
+                    side: Side::Reference,
+                    scored: false,
+                })
+                .map(|m| {
+                    let score = FileScore {
+                        name: name.clone(),
+                        metrics: m.values.clone(),
+                        missing_estimate: missing,
+                        unreadable_estimate: unreadable.is_some(),
+                    };
+                    (score, m)
+                });
+            (scored, unreadable)
         })
         .collect();
     let mut out = EvalOutcome {
@@ -174,7 +215,8 @@ fn score_all(
     };
     let mut agg = MetricAggregator::new();
     let mut counts: BTreeMap<String, u64> = BTreeMap::new();
-    for s in scored {
+    for (s, unreadable) in scored {
+        out.problems.extend(unreadable);
         match s {
             Ok((score, m)) => {
                 agg.add_track(&m);
@@ -204,24 +246,39 @@ pub fn evaluate_dirs(
         return Err(EvalError::NoMidi(reference.to_owned()));
     }
     let ests = midi_files(estimate)?;
-    let midi = midi_config(opts);
+    if ests.is_empty() {
+        return Err(EvalError::NoEstimates(estimate.to_owned()));
+    }
+    let midi = MidiToNotesConfig::as_written(opts.sustain_pedal);
     let unmatched = ests
         .keys()
         .filter(|k| !refs.contains_key(*k))
         .cloned()
         .collect();
-    let problem = |path: &Path, error: String| Problem {
+    let problem = |path: &Path, error: String, side: Side, scored: bool| Problem {
         path: path.display().to_string(),
         error,
+        side,
+        scored,
     };
     let load = |name: &str| -> Loaded {
         let ref_path = &refs[name];
-        let reference = read_notes(ref_path, &midi).map_err(|e| problem(ref_path, e))?;
+        let reference = read_notes(ref_path, &midi)
+            .map_err(|e| problem(ref_path, e, Side::Reference, false))?;
         let estimate = match ests.get(name) {
-            Some(p) => Some(read_notes(p, &midi).map_err(|e| problem(p, e))?),
-            None => None,
+            None => Estimate::Missing,
+            Some(p) => match read_notes(p, &midi) {
+                Ok(notes) => Estimate::Notes(notes),
+                Err(e) if opts.skip_unreadable => {
+                    return Err(problem(p, e, Side::Estimate, false));
+                }
+                Err(e) => Estimate::Unreadable(problem(p, e, Side::Estimate, true)),
+            },
         };
-        Ok((reference, estimate))
+        Ok(Pair {
+            reference,
+            estimate,
+        })
     };
     score_all(refs.keys().cloned().collect(), load, opts, unmatched)
 }
@@ -256,8 +313,14 @@ pub fn evaluate_predictions(
             .remove(name)
             .unwrap_or_default();
         let reference = amt_stages::notes::track_notes(stems);
-        let estimate = estimates.lock().expect("not poisoned").remove(name);
-        Ok((reference, estimate))
+        let estimate = match estimates.lock().expect("not poisoned").remove(name) {
+            Some(n) => Estimate::Notes(n),
+            None => Estimate::Missing,
+        };
+        Ok(Pair {
+            reference,
+            estimate,
+        })
     };
     score_all(names, load, opts, unmatched)
 }

@@ -9,6 +9,10 @@ pub enum Error {
     /// The bytes are not a Standard MIDI File midly can read.
     #[error("cannot parse MIDI: {0}")]
     Midi(#[from] midly::Error),
+    /// The file ends before a chunk or an event it declares (a cut-off download or copy).
+    /// midly reads such files leniently (whatever precedes the cut); we refuse them.
+    #[error("truncated MIDI file: {0}")]
+    TruncatedMidi(String),
     /// Format 2 holds independent sequences with no common time line (mido refuses them too).
     #[error("MIDI format 2 (sequential tracks) is not supported; expected format 0 or 1")]
     UnsupportedMidiFormat,

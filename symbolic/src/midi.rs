@@ -58,6 +58,28 @@ pub struct MidiToNotesConfig {
     pub ignore_pedal: bool,
 }
 
+impl MidiToNotesConfig {
+    /// The notes as the file holds them, for evaluation: every note-on paired with the next
+    /// note-off of its (channel, pitch) in file order, at its exact time; no rounding, no
+    /// overlap trimming, no minimum duration, velocities kept; channel 10 (index 9) is drums
+    /// (General MIDI); a channel without a program change plays program 0; the sustain pedal
+    /// is applied only when `sustain_pedal` is true (mir_eval users expect it off).
+    pub fn as_written(sustain_pedal: bool) -> Self {
+        MidiToNotesConfig {
+            binary_velocity: false,
+            ch_9_as_drum: true,
+            force_all_drum: false,
+            force_all_program_to: Some(0),
+            track_name_to_program: BTreeMap::new(),
+            trim_overlap: false,
+            fix_offset: false,
+            quantize: false,
+            ignore_pedal: !sustain_pedal,
+            ..MidiToNotesConfig::default()
+        }
+    }
+}
+
 impl Default for MidiToNotesConfig {
     fn default() -> Self {
         Self {
@@ -107,6 +129,7 @@ struct Pending {
 
 /// Parse MIDI bytes into notes with YourMT3's `midi2note` rules (see the module doc).
 pub fn midi_to_notes(bytes: &[u8], cfg: &MidiToNotesConfig) -> Result<MidiNotes> {
+    check_complete(bytes)?;
     let smf = Smf::parse(bytes)?;
     if smf.header.format == midly::Format::Sequential {
         return Err(Error::UnsupportedMidiFormat);
@@ -324,6 +347,62 @@ pub fn midi_to_notes(bytes: &[u8], cfg: &MidiToNotesConfig) -> Result<MidiNotes>
         length_sec: now,
         program_state,
     })
+}
+
+/// Refuses a file that ends before a chunk or an event it declares. midly (without its
+/// `strict` feature, which would also refuse harmless quirks such as a wrong track count)
+/// silently keeps whatever precedes such a cut, which would score or train on half a file.
+pub fn check_complete(bytes: &[u8]) -> Result<()> {
+    let mut pos = 0usize;
+    let mut track = 0usize;
+    let mut declared = None;
+    while pos < bytes.len() {
+        let rest = bytes.len() - pos;
+        if rest < 8 {
+            return Err(Error::TruncatedMidi(format!(
+                "{rest} stray byte(s) at byte {pos} where a chunk header (8 bytes) should be"
+            )));
+        }
+        let id = &bytes[pos..pos + 4];
+        let len = u32::from_be_bytes(bytes[pos + 4..pos + 8].try_into().expect("4 bytes")) as usize;
+        let body = pos + 8;
+        let name = String::from_utf8_lossy(id).into_owned();
+        if len > bytes.len() - body {
+            return Err(Error::TruncatedMidi(format!(
+                "chunk `{name}` at byte {pos} declares {len} bytes but the file ends {} bytes later",
+                bytes.len() - body
+            )));
+        }
+        if id == b"MThd" && len >= 4 && declared.is_none() {
+            declared = Some(u16::from_be_bytes([bytes[body + 2], bytes[body + 3]]) as usize);
+        }
+        if id == b"MTrk" {
+            track += 1;
+            let mut events = midly::EventIter::new(&bytes[body..body + len]);
+            loop {
+                let before = events.unread().len();
+                match events.next() {
+                    Some(Ok(_)) => {}
+                    Some(Err(e)) => return Err(e.into()),
+                    // Without `strict`, midly ends a track silently where an event is cut.
+                    None if before > 0 => {
+                        return Err(Error::TruncatedMidi(format!(
+                            "track {track} (chunk at byte {pos}) stops at an event that is cut off or malformed, {before} byte(s) before the chunk's end"
+                        )));
+                    }
+                    None => break,
+                }
+            }
+        }
+        pos = body + len;
+    }
+    match declared {
+        // A cut exactly between two tracks leaves fewer tracks than the header declares.
+        Some(n) if track < n => Err(Error::TruncatedMidi(format!(
+            "the header declares {n} track(s) but the file holds {track}"
+        ))),
+        _ => Ok(()),
+    }
 }
 
 fn finish(p: Pending, offset: f64) -> Note {

@@ -137,3 +137,71 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn a_truncated_file_is_an_error_wherever_it_is_cut() {
+    let fx = common::fixtures();
+    let original = std::fs::read(fx.join("slakh/babyslakh_16k/Track00001/all_src.mid")).unwrap();
+    let cfg = MidiToNotesConfig::default();
+    assert!(midi_to_notes(&original, &cfg).is_ok());
+    // Every cut after the header chunk: mid-track, mid-event, or between two tracks.
+    for cut in (14..original.len()).step_by(7) {
+        let err = midi_to_notes(&original[..cut], &cfg).unwrap_err();
+        assert!(
+            matches!(err, amt_symbolic::Error::TruncatedMidi(_)),
+            "cut at {cut}: {err}"
+        );
+    }
+    // A chunk length past the end of the file, with every byte of the body present.
+    let mut long = original.clone();
+    let first_track = 14;
+    assert_eq!(&long[first_track..first_track + 4], b"MTrk");
+    let len = u32::from_be_bytes(long[first_track + 4..first_track + 8].try_into().unwrap());
+    long[first_track + 4..first_track + 8].copy_from_slice(&(len + 1_000_000).to_be_bytes());
+    let err = midi_to_notes(&long, &cfg).unwrap_err().to_string();
+    assert!(
+        err.contains("truncated") && err.contains("declares"),
+        "{err}"
+    );
+}
+
+#[test]
+fn as_written_keeps_every_note_at_its_exact_time() {
+    use amt_symbolic::{Note, notes_to_midi};
+    let n = |onset: f64, offset: f64, pitch: u8| Note {
+        is_drum: false,
+        program: 0,
+        onset,
+        offset,
+        pitch,
+        velocity: 1,
+    };
+    // Overlapping same-pitch notes, a duplicate, a 4 ms note and an off-grid onset: the
+    // training rules would trim, dedup, lengthen and round them.
+    let written = vec![
+        n(0.0, 1.0, 60),
+        n(0.5, 1.5, 60),
+        n(2.0, 2.5, 62),
+        n(2.0, 2.5, 62),
+        n(3.0, 3.004, 64),
+        n(3.2373, 3.5, 65),
+    ];
+    let bytes = notes_to_midi(&written).unwrap();
+    let read = midi_to_notes(&bytes, &MidiToNotesConfig::as_written(false))
+        .unwrap()
+        .notes;
+    assert_eq!(read.len(), written.len());
+    for (a, b) in read.iter().zip(&written) {
+        // The writer's tick grid is 1/960 s at 120 bpm: exact up to that.
+        assert!((a.onset - b.onset).abs() < 6e-4, "{a:?} vs {b:?}");
+        assert!((a.offset - b.offset).abs() < 6e-4, "{a:?} vs {b:?}");
+        assert_eq!(a.pitch, b.pitch);
+    }
+    let trained = midi_to_notes(&bytes, &MidiToNotesConfig::default())
+        .unwrap()
+        .notes;
+    assert!(
+        trained.len() < written.len(),
+        "the training rules drop the duplicate"
+    );
+}

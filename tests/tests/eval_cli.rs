@@ -116,25 +116,153 @@ fn eval_scores_pairs_and_publishes_for_sql() {
 }
 
 #[test]
-fn a_corrupt_file_is_reported_and_the_rest_scored() {
+fn a_corrupt_estimate_is_scored_as_empty_and_named() {
     let h = Home::new();
     write(&h, "ref/good.mid", &scale());
     write(&h, "est/good.mid", &scale());
     write(&h, "ref/bad.mid", &scale());
     h.write("est/bad.mid", b"this is not a MIDI file");
-    let out = eval_folders(&h, "est", &["--name", "broken"]);
+    let out = eval_folders(&h, "est", &["--name", "broken", "--json"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(
-        err.contains("problem: ") && err.contains("est/bad.mid"),
+        err.contains("problem: ") && err.contains("est/bad.mid") && err.contains("scored as empty"),
         "{err}"
     );
+    assert!(
+        err.contains("scored 2 file(s); 1 unreadable estimate(s) scored as empty"),
+        "{err}"
+    );
+    // The broken estimate lowers the mean: (1 + 0) / 2, not 1.
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["files"]["bad"]["onset_f"], 0.0);
+    assert!((v["mean"]["onset_f"].as_f64().unwrap() - 0.5).abs() < 1e-12);
+    assert_eq!(
+        h.sql_csv("SELECT count(DISTINCT file) AS n FROM eval_results WHERE run = 'broken'"),
+        "n\n2\n"
+    );
+    assert_eq!(
+        h.sql_csv(
+            "SELECT value, n_files FROM eval_means WHERE run = 'broken' AND metric = 'onset_f'"
+        ),
+        "value,n_files\n0.5,2\n"
+    );
+
+    // --skip-unreadable keeps the old behaviour: the broken file is left out, and said so.
+    let out = eval_folders(&h, "est", &["--name", "skipped", "--skip-unreadable"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("left out (--skip-unreadable)"), "{err}");
     let text = String::from_utf8_lossy(&out.stdout);
     assert!(text.contains("good") && text.contains("1.0000"), "{text}");
     assert_eq!(
-        h.sql_csv("SELECT count(DISTINCT file) AS n FROM eval_results WHERE run = 'broken'"),
+        h.sql_csv("SELECT count(DISTINCT file) AS n FROM eval_results WHERE run = 'skipped'"),
         "n\n1\n"
     );
+}
+
+#[test]
+fn an_unreadable_reference_is_left_out_and_said_so() {
+    let h = Home::new();
+    write(&h, "ref/good.mid", &scale());
+    write(&h, "est/good.mid", &scale());
+    let mut cut = amt_symbolic::notes_to_midi(&scale()).unwrap();
+    cut.truncate(cut.len() - 5);
+    h.write("ref/cut.mid", &cut);
+    write(&h, "est/cut.mid", &scale());
+    let out = eval_folders(&h, "est", &["--name", "r"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("ref/cut.mid (unreadable reference, left out)") && err.contains("truncated"),
+        "{err}"
+    );
+    assert!(
+        err.contains("scored 1 file(s); 1 unreadable reference(s) left out"),
+        "{err}"
+    );
+}
+
+#[test]
+fn an_empty_estimate_folder_is_an_error_with_a_hint() {
+    let h = Home::new();
+    write(&h, "ref/a.mid", &scale());
+    std::fs::create_dir_all(h.path().join("est")).unwrap();
+    let out = eval_folders(&h, "est", &[]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("holds no MIDI files") && err.contains("hint:"),
+        "{err}"
+    );
+    assert!(out.stdout.is_empty());
+}
+
+/// `tests/fixtures/eval_as_written`: MIDI pairs and mir_eval's scores on the notes they hold,
+/// from `make.py` there (independent of amt: mido reads, FIFO note pairing, exact times).
+#[test]
+fn eval_scores_what_the_files_hold() {
+    let fixture = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/eval_as_written");
+    let expected: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(fixture.join("expected.json")).unwrap()).unwrap();
+    let h = Home::new();
+    for side in ["ref", "est"] {
+        for e in std::fs::read_dir(fixture.join(side)).unwrap() {
+            let p = e.unwrap().path();
+            let rel = format!("{side}/{}", p.file_name().unwrap().to_string_lossy());
+            h.write(&rel, &std::fs::read(&p).unwrap());
+        }
+    }
+    let files = expected["files"].as_object().unwrap();
+    assert_eq!(files.len(), 5);
+    let out = eval_folders(&h, "est", &["--json", "--name", "clean"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let mut compared = 0;
+    for (name, metrics) in files {
+        for (metric, want) in metrics.as_object().unwrap() {
+            let got = v["files"][name][metric]
+                .as_f64()
+                .unwrap_or_else(|| panic!("{name} has no {metric}: {}", v["files"][name]));
+            let want = want.as_f64().unwrap();
+            assert!(
+                (got - want).abs() <= 1e-9,
+                "{name} {metric}: amt {got}, mir_eval {want}"
+            );
+            compared += 1;
+        }
+    }
+    assert!(compared >= 30, "{compared}");
+
+    // A corrupt and a truncated estimate among the good ones: both named, both scored as
+    // empty, the mean lowered accordingly.
+    let mut cut = std::fs::read(fixture.join("est/jitter.mid")).unwrap();
+    cut.truncate(cut.len() / 2);
+    h.write("est/jitter.mid", &cut);
+    h.write("est/short.mid", b"MThd garbage");
+    let out = eval_folders(&h, "est", &["--json", "--name", "broken"]);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("est/jitter.mid") && err.contains("truncated"),
+        "{err}"
+    );
+    assert!(err.contains("est/short.mid"), "{err}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["files"]["jitter"]["onset_f"], 0.0);
+    assert_eq!(v["files"]["short"]["onset_f"], 0.0);
+    let kept = ["duplicates", "overlap", "drums"];
+    let want: f64 = kept
+        .iter()
+        .map(|n| files[*n]["onset_f"].as_f64().unwrap())
+        .sum::<f64>()
+        / 5.0;
+    let got = v["mean"]["onset_f"].as_f64().unwrap();
+    assert!((got - want).abs() <= 1e-9, "mean {got} vs {want}");
 }
 
 #[test]

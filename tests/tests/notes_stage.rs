@@ -254,6 +254,31 @@ fn a_corrupt_midi_is_quarantined_and_the_other_tracks_publish() {
 }
 
 #[test]
+fn a_truncated_midi_is_a_problem_not_half_a_track() {
+    let h = Home::new();
+    let src = fixtures().join("slakh/babyslakh_16k/Track00001");
+    let ds = h.path().join("babyslakh_16k");
+    copy_dir(&src, &ds.join("Track00001"));
+    copy_dir(&src, &ds.join("Track00002"));
+    // Cut mid-track: midly alone would read the notes before the cut and say nothing.
+    let whole = std::fs::read(src.join("MIDI/S03.mid")).unwrap();
+    h.write(
+        "babyslakh_16k/Track00002/MIDI/S03.mid",
+        &whole[..whole.len() * 2 / 3],
+    );
+    h.ok(&["run", "--until", "notes", "--datasets", "babyslakh_16k"]);
+    let problems = h.sql_csv("SELECT path, error FROM problems");
+    assert!(
+        problems.contains("Track00002/MIDI/S03.mid,") && problems.contains("truncated MIDI file"),
+        "{problems}"
+    );
+    assert_eq!(
+        h.sql_csv("SELECT track_id FROM tracks"),
+        "track_id\nTrack00001\n"
+    );
+}
+
+#[test]
 fn notes_apply_by_dataset_name_or_configured_adapter() {
     let h = Home::new();
     copy_dir(

@@ -65,7 +65,8 @@ pub fn eval(ctx: &Context, args: &EvalArgs) -> anyhow::Result<ExitCode> {
         onset_tolerance: args.onset_tolerance,
         frame: args.frame,
         pitch_class: args.pitch_class.clone(),
-        ignore_pedal: args.ignore_pedal,
+        sustain_pedal: args.sustain_pedal,
+        skip_unreadable: args.skip_unreadable,
     };
     let (source, est_path) = match (&args.reference, &args.estimate, &args.predictions) {
         (Some(r), Some(e), None) => (Source::Dirs(r, e), e),
@@ -113,6 +114,11 @@ pub fn eval(ctx: &Context, args: &EvalArgs) -> anyhow::Result<ExitCode> {
                 amt_metrics::vocab::eval_vocab_names().join(", "),
                 amt_metrics::vocab::drum_vocab_names().join(", ")
             ),
+            crate::evaluate::EvalError::NoEstimates(_) => {
+                "write the transcriptions into it first (one `.mid` per reference file, same \
+                 relative name), or point `--est` at the folder that holds them"
+                    .to_string()
+            }
             _ => "pass the folders of reference and estimated MIDI files".to_string(),
         };
         with_hint(e, hint)
@@ -142,8 +148,14 @@ pub fn eval(ctx: &Context, args: &EvalArgs) -> anyhow::Result<ExitCode> {
     }
     #[allow(clippy::print_stderr)]
     {
+        use crate::evaluate::Side;
         for p in &outcome.problems {
-            eprintln!("problem: {}: {}", p.path, p.error);
+            let what = match (p.side, p.scored) {
+                (Side::Estimate, true) => "unreadable estimate, scored as empty",
+                (Side::Estimate, false) => "unreadable estimate, left out (--skip-unreadable)",
+                (Side::Reference, _) => "unreadable reference, left out",
+            };
+            eprintln!("problem: {} ({what}): {}", p.path, p.error);
         }
         for n in &outcome.unmatched_estimates {
             eprintln!("warning: estimate `{n}` has no reference; skipped");
@@ -154,12 +166,48 @@ pub fn eval(ctx: &Context, args: &EvalArgs) -> anyhow::Result<ExitCode> {
                 f.name
             );
         }
+        if !ctx.quiet || !outcome.problems.is_empty() {
+            eprintln!("{}", summary_line(&outcome));
+        }
     }
     Ok(if outcome.problems.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::from(1)
     })
+}
+
+/// `scored 4 file(s); 1 unreadable estimate(s) scored as empty; ...`
+fn summary_line(o: &EvalOutcome) -> String {
+    use crate::evaluate::Side;
+    let count = |side: Side, scored: bool| {
+        o.problems
+            .iter()
+            .filter(|p| p.side == side && p.scored == scored)
+            .count()
+    };
+    let mut parts = vec![format!("scored {} file(s)", o.files.len())];
+    let missing = o.files.iter().filter(|f| f.missing_estimate).count();
+    for (n, what) in [
+        (missing, "reference(s) without an estimate scored as empty"),
+        (
+            count(Side::Estimate, true),
+            "unreadable estimate(s) scored as empty",
+        ),
+        (
+            count(Side::Estimate, false),
+            "unreadable estimate(s) left out",
+        ),
+        (
+            count(Side::Reference, false),
+            "unreadable reference(s) left out",
+        ),
+    ] {
+        if n > 0 {
+            parts.push(format!("{n} {what}"));
+        }
+    }
+    parts.join("; ")
 }
 
 fn fmt(v: Option<&f64>) -> String {
