@@ -462,7 +462,7 @@ mod tests {
             path: "x",
             size: 1,
             blake3: "00",
-            mtime_us: 0,
+            mtime: 0,
         });
         b.finish()
     }

@@ -1,8 +1,11 @@
 //! Arrow schemas and typed row builders of every artifact table.
 //!
-//! Each table lives in its own module with a `NAME`, a `schema()` and a builder with a typed
-//! `push()`. Table and column names are fixed: users and checks query them by name. Only
+//! Each table lives in its own module, declared once with [`table!`]: that gives its `NAME`,
+//! `COLUMNS`, `schema()`, a row struct and a builder with a typed `push()`. Table and column names are fixed: users and checks query them by name. Only
 //! standard Arrow types are used so that DuckDB, polars and pandas read the Parquet files too.
+
+#[macro_use]
+mod table;
 
 pub mod eval;
 pub mod files;
@@ -12,6 +15,10 @@ pub mod problems;
 pub mod tracks;
 
 use arrow::datatypes::SchemaRef;
+
+/// The arrow crate, for the expansions of [`table!`].
+#[doc(hidden)]
+pub use arrow as __arrow;
 
 /// A table that stages publish and `amt sql` registers.
 #[derive(Debug, Clone, Copy)]
@@ -46,12 +53,12 @@ pub const TABLES: &[TableDef] = &[
     TableDef {
         name: eval::RESULTS,
         description: "per-file scores of `amt eval` runs (metric, value; NULL for NaN)",
-        schema: eval::results_schema,
+        schema: eval::results::schema,
     },
     TableDef {
         name: eval::MEANS,
         description: "per-run macro means of `amt eval` (NaN-ignoring) and micro F",
-        schema: eval::means_schema,
+        schema: eval::means::schema,
     },
     TableDef {
         name: problems::NAME,

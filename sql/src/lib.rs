@@ -161,7 +161,7 @@ mod tests {
                 path: &path,
                 size: i as u64,
                 blake3: "00",
-                mtime_us: 0,
+                mtime: 0,
             });
         }
         let path = dir.join(name);

@@ -194,7 +194,7 @@ fn publish_files(job: &mut Job<'_>, fp: &DirFingerprint) -> Result<()> {
                 path: &f.path,
                 size: f.size,
                 blake3: &f.blake3,
-                mtime_us: f.mtime_us,
+                mtime: f.mtime_us,
             });
         }
         let total_bytes: u64 = fp.files.iter().map(|f| f.size).sum();

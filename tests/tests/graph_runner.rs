@@ -90,7 +90,7 @@ impl Stage for TestStage {
             path: self.name,
             size: 0,
             blake3: "",
-            mtime_us: 0,
+            mtime: 0,
         });
         job.out.write_table("files", &[b.finish()])?;
         Ok(())

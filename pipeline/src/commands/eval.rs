@@ -9,7 +9,9 @@ use std::sync::atomic::AtomicBool;
 use amt_cache::KeySpec;
 use amt_cache::fingerprint::{self, Options};
 use amt_cache::lock::{Mode, StoreLock};
-use amt_schemas::eval::{MEANS, MeansBuilder, RESULTS, ResultsBuilder};
+use amt_schemas::eval::means::{MeanRow, MeansBuilder};
+use amt_schemas::eval::results::{ResultRow, ResultsBuilder};
+use amt_schemas::eval::{MEANS, RESULTS, finite};
 use amt_stages::dataset::validate_name;
 
 use crate::cli::{EvalArgs, with_hint};
@@ -302,12 +304,24 @@ fn publish(
         let mut results = ResultsBuilder::default();
         for f in &o.files {
             for (m, v) in &f.metrics {
-                results.push(dataset, run, &f.name, m, *v);
+                results.push(&ResultRow {
+                    dataset,
+                    run,
+                    file: &f.name,
+                    metric: m,
+                    value: finite(*v),
+                });
             }
         }
         let mut means = MeansBuilder::default();
         for (m, (v, n)) in &o.means {
-            means.push(dataset, run, m, *v, *n);
+            means.push(&MeanRow {
+                dataset,
+                run,
+                metric: m,
+                value: finite(*v),
+                n_files: *n,
+            });
         }
         let mut w = store.begin(STAGE, run, &key)?;
         w.write_table(RESULTS, &[results.finish()])?;

@@ -244,6 +244,7 @@ impl Stage for NotesStage {
                         program: e.program,
                         is_drum: e.is_drum,
                         time: e.time,
+                        kind: note_events::kind_of(e.velocity),
                         velocity: e.velocity,
                         pitch: e.pitch,
                     });
