@@ -16,8 +16,36 @@ pub enum Error {
         source: parquet::errors::ParquetError,
     },
 
-    #[error("the store at `{path}` is locked by another amt process{holder}")]
-    Locked { path: PathBuf, holder: String },
+    #[error(
+        "{what} is locked by another amt process{holder}, which is writing it (lock `{path}`); wait for it, or run without `--no-wait` to wait"
+    )]
+    Locked {
+        what: String,
+        path: PathBuf,
+        holder: String,
+    },
+
+    #[error("the ref `{path}` is damaged: {reason}")]
+    BadRef { path: PathBuf, reason: String },
+
+    #[error("`{0}` is not a valid slot (a dataset name, `DATASET@VARIANT` or `+KIND:NAME`)")]
+    BadSlot(String),
+
+    #[error(
+        "`{path}` is not an amt store: it is not empty and has no `{marker}` file; amt only writes and deletes inside stores it created"
+    )]
+    NotAStore { path: PathBuf, marker: &'static str },
+
+    #[error(
+        "`{path}` is a symbolic link; amt never writes or deletes through links inside its store"
+    )]
+    SymlinkInStore { path: PathBuf },
+
+    #[error("an artifact already holds a file `{path}`: each file (and table) is written once")]
+    Duplicate { path: String },
+
+    #[error("run `{id}`: {reason}")]
+    Run { id: String, reason: String },
 
     #[error("`{0}` is not a valid artifact key (expected 64 lowercase hex digits)")]
     BadKey(String),

@@ -30,7 +30,16 @@ pub struct DirFingerprint {
     pub digest: String,
     /// Bytes actually read and hashed this time (the rest came from the memo).
     pub hashed_bytes: u64,
-    pub skipped: Vec<String>,
+    /// What the walk left out (not a regular file, a name that is not UTF-8, a dangling link).
+    pub skipped: Vec<Skipped>,
+}
+
+/// An entry of the folder that is not fingerprinted, and why.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Skipped {
+    /// Relative to the folder (`/`-separated; bytes that are not UTF-8 shown as U+FFFD).
+    pub path: String,
+    pub reason: &'static str,
 }
 
 #[derive(Debug, Clone, Copy, Default)]
@@ -60,7 +69,7 @@ pub fn fingerprint_dir(
     }
     let mut entries = Vec::new();
     let mut skipped = Vec::new();
-    walk(root, root, opts, &mut entries, &mut skipped)?;
+    walk(root, opts, &mut entries, &mut skipped)?;
     entries.sort_by(|a, b| a.rel.cmp(&b.rel));
 
     let mut memo = Memo::load(memo_dir, root);
@@ -130,67 +139,115 @@ struct Entry {
     inode: u64,
 }
 
+/// `a/b/.../y/z` shortened to its first and last components when long (a 3000-level tree
+/// gives a line, not a 4 KB path).
+fn short_path(rel: &Path) -> String {
+    let parts: Vec<String> = rel
+        .components()
+        .map(|c| c.as_os_str().to_string_lossy().into_owned())
+        .collect();
+    if parts.len() <= 8 {
+        return parts.join("/");
+    }
+    format!(
+        "{}/.../{} ({} levels deep)",
+        parts[..3].join("/"),
+        parts[parts.len() - 3..].join("/"),
+        parts.len()
+    )
+}
+
+/// Walks `root` without recursion (deep trees cannot overflow the stack).
 fn walk(
     root: &Path,
-    dir: &Path,
     opts: Options,
     out: &mut Vec<Entry>,
-    skipped: &mut Vec<String>,
+    skipped: &mut Vec<Skipped>,
 ) -> Result<()> {
-    for e in fs_err::read_dir(dir)? {
-        let e = e?;
-        let name = e.file_name();
-        let Some(name) = name.to_str() else {
-            skipped.push(format!("{} (name is not UTF-8)", e.path().display()));
-            continue;
-        };
-        if !opts.include_hidden && name.starts_with('.') {
-            continue;
-        }
-        let path = e.path();
-        let ft = e.file_type()?;
-        // Symlinks to files are read through; symlinked folders are not walked (cycles).
-        let meta = if ft.is_symlink() {
-            match fs_err::metadata(&path) {
-                Ok(m) if m.is_file() => m,
-                Ok(_) => {
-                    skipped.push(format!("{} (symlink to a folder)", path.display()));
-                    continue;
-                }
-                Err(_) => {
-                    skipped.push(format!("{} (dangling symlink)", path.display()));
-                    continue;
-                }
+    let rel_of = |p: &Path| p.strip_prefix(root).unwrap_or(p).to_owned();
+    let io_err = |p: &Path, e: std::io::Error| -> crate::Error {
+        std::io::Error::new(
+            e.kind(),
+            format!(
+                "cannot read `{}` in `{}`: {e}",
+                short_path(&rel_of(p)),
+                root.display()
+            ),
+        )
+        .into()
+    };
+    let mut stack = vec![root.to_owned()];
+    while let Some(dir) = stack.pop() {
+        let entries = std::fs::read_dir(&dir).map_err(|e| io_err(&dir, e))?;
+        for e in entries {
+            let e = e.map_err(|e| io_err(&dir, e))?;
+            let path = e.path();
+            let lossy = || {
+                rel_of(&path)
+                    .components()
+                    .map(|c| c.as_os_str().to_string_lossy())
+                    .collect::<Vec<_>>()
+                    .join("/")
+            };
+            let name = e.file_name();
+            let Some(name) = name.to_str() else {
+                skipped.push(Skipped {
+                    path: lossy(),
+                    reason: "its name is not UTF-8",
+                });
+                continue;
+            };
+            if !opts.include_hidden && name.starts_with('.') {
+                continue;
             }
-        } else {
-            e.metadata()?
-        };
-        if meta.is_dir() {
-            walk(root, &path, opts, out, skipped)?;
-        } else if meta.is_file() {
-            let rel = path
-                .strip_prefix(root)
-                .expect("walked paths are under the root")
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/");
-            let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
-            out.push(Entry {
-                rel,
-                abs: path,
-                size: meta.len(),
-                mtime_us: time::unix_micros(mtime),
-                mtime_ns: mtime
-                    .duration_since(SystemTime::UNIX_EPOCH)
-                    .map(|d| d.as_nanos() as i128)
-                    .unwrap_or(0),
-                inode: inode(&meta),
-            });
-        } else {
-            skipped.push(format!("{} (not a regular file)", path.display()));
+            let ft = e.file_type().map_err(|e| io_err(&path, e))?;
+            // Symlinks to files are read through; symlinked folders are not walked (cycles).
+            let meta = if ft.is_symlink() {
+                match std::fs::metadata(&path) {
+                    Ok(m) if m.is_file() => m,
+                    Ok(_) => {
+                        skipped.push(Skipped {
+                            path: lossy(),
+                            reason: "a symbolic link to a folder (not followed)",
+                        });
+                        continue;
+                    }
+                    Err(_) => {
+                        skipped.push(Skipped {
+                            path: lossy(),
+                            reason: "a dangling symbolic link",
+                        });
+                        continue;
+                    }
+                }
+            } else {
+                e.metadata().map_err(|e| io_err(&path, e))?
+            };
+            if meta.is_dir() {
+                stack.push(path);
+            } else if meta.is_file() {
+                let rel = lossy();
+                let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
+                out.push(Entry {
+                    rel,
+                    abs: path,
+                    size: meta.len(),
+                    mtime_us: time::unix_micros(mtime),
+                    mtime_ns: mtime
+                        .duration_since(SystemTime::UNIX_EPOCH)
+                        .map(|d| d.as_nanos() as i128)
+                        .unwrap_or(0),
+                    inode: inode(&meta),
+                });
+            } else {
+                skipped.push(Skipped {
+                    path: lossy(),
+                    reason: "not a regular file",
+                });
+            }
         }
     }
+    skipped.sort_by(|a, b| a.path.cmp(&b.path));
     Ok(())
 }
 

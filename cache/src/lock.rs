@@ -1,7 +1,12 @@
-//! One lock per store. Writers (`amt run`, `cache verify`, `cache gc`) hold it exclusively,
-//! readers (`sql`, `status`) shared. A second writer waits, saying who holds the lock, or fails
-//! at once with `wait = false`. The OS releases the lock when its holder dies, so a kill -9
-//! never leaves the store locked.
+//! File locks (flock). Readers of the store take none: artifacts are immutable and refs are
+//! replaced atomically. Writers lock one (stage, slot) at a time, so builds of different
+//! datasets run side by side from several processes; a second writer of the same slot waits,
+//! or fails at once (`wait = false`) naming the pid that holds it. The OS drops a lock when its
+//! holder dies, so a kill -9 never leaves anything locked.
+//!
+//! The same primitive marks liveness elsewhere: the owner of a temporary folder, a pin and a
+//! run each hold a lock for as long as they live; whoever finds the lock free knows the owner
+//! is gone.
 
 use std::fs::TryLockError;
 use std::io::{Read, Seek, SeekFrom, Write};
@@ -9,65 +14,11 @@ use std::path::{Path, PathBuf};
 
 use crate::{Error, Result};
 
-pub const FILE_NAME: &str = "lock";
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Mode {
-    Shared,
-    Exclusive,
-}
-
-/// Held until dropped.
+/// An exclusive lock, held until dropped.
 #[derive(Debug)]
-pub struct StoreLock {
-    _file: std::fs::File,
+pub struct FileLock {
+    file: std::fs::File,
     path: PathBuf,
-}
-
-impl StoreLock {
-    pub fn acquire(root: &Path, mode: Mode, wait: bool) -> Result<StoreLock> {
-        fs_err::create_dir_all(root)?;
-        let path = root.join(FILE_NAME);
-        let mut file = fs_err::OpenOptions::new()
-            .read(true)
-            .write(true)
-            .create(true)
-            .truncate(false)
-            .open(&path)?
-            .into_parts()
-            .0;
-        let attempt = match mode {
-            Mode::Shared => file.try_lock_shared(),
-            Mode::Exclusive => file.try_lock(),
-        };
-        match attempt {
-            Ok(()) => {}
-            Err(TryLockError::WouldBlock) => {
-                let holder = holder_description(&path);
-                if !wait {
-                    return Err(Error::Locked { path, holder });
-                }
-                tracing::warn!("waiting for the store lock `{}`{holder}", path.display());
-                match mode {
-                    Mode::Shared => file.lock_shared(),
-                    Mode::Exclusive => file.lock(),
-                }
-                .map_err(|e| io_at(&path, e))?;
-            }
-            Err(TryLockError::Error(e)) => return Err(io_at(&path, e)),
-        }
-        if mode == Mode::Exclusive {
-            // Record the holder for the messages of processes that wait.
-            file.set_len(0).map_err(|e| io_at(&path, e))?;
-            file.seek(SeekFrom::Start(0)).map_err(|e| io_at(&path, e))?;
-            write!(file, "{}", std::process::id()).map_err(|e| io_at(&path, e))?;
-        }
-        Ok(StoreLock { _file: file, path })
-    }
-
-    pub fn path(&self) -> &Path {
-        &self.path
-    }
 }
 
 fn io_at(path: &Path, e: std::io::Error) -> Error {
@@ -77,28 +28,103 @@ fn io_at(path: &Path, e: std::io::Error) -> Error {
     ))
 }
 
-/// The pid written by the last exclusive holder, if any.
-pub fn recorded_holder(root: &Path) -> Option<u32> {
+fn open(path: &Path) -> Result<std::fs::File> {
+    if let Some(dir) = path.parent() {
+        fs_err::create_dir_all(dir)?;
+    }
+    Ok(fs_err::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)?
+        .into_parts()
+        .0)
+}
+
+impl FileLock {
+    /// Locks `path` (created if needed) exclusively. `what` names the thing locked in the
+    /// messages (`notes for slakh`). Without `wait`, a held lock is an [`Error::Locked`].
+    pub fn exclusive(path: &Path, what: &str, wait: bool) -> Result<FileLock> {
+        let file = open(path)?;
+        match file.try_lock() {
+            Ok(()) => {}
+            Err(TryLockError::WouldBlock) => {
+                let holder = holder_description(path);
+                if !wait {
+                    return Err(Error::Locked {
+                        what: what.to_string(),
+                        path: path.to_owned(),
+                        holder,
+                    });
+                }
+                tracing::warn!("waiting for {what}, which another amt process is writing{holder}");
+                file.lock().map_err(|e| io_at(path, e))?;
+            }
+            Err(TryLockError::Error(e)) => return Err(io_at(path, e)),
+        }
+        let mut lock = FileLock {
+            file,
+            path: path.to_owned(),
+        };
+        lock.record_pid()?;
+        Ok(lock)
+    }
+
+    /// Locks `path` if nobody holds it; `None` when another process (or another open file of
+    /// this one) does.
+    pub fn try_exclusive(path: &Path) -> Result<Option<FileLock>> {
+        let file = open(path)?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(FileLock {
+                file,
+                path: path.to_owned(),
+            })),
+            Err(TryLockError::WouldBlock) => Ok(None),
+            Err(TryLockError::Error(e)) => Err(io_at(path, e)),
+        }
+    }
+
+    /// Takes over an already open and locked file (pins lock their own file).
+    pub(crate) fn from_locked(file: std::fs::File, path: PathBuf) -> FileLock {
+        FileLock { file, path }
+    }
+
+    fn record_pid(&mut self) -> Result<()> {
+        let path = self.path.clone();
+        let f = &mut self.file;
+        f.set_len(0).map_err(|e| io_at(&path, e))?;
+        f.seek(SeekFrom::Start(0)).map_err(|e| io_at(&path, e))?;
+        write!(f, "{}", std::process::id()).map_err(|e| io_at(&path, e))?;
+        Ok(())
+    }
+
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+}
+
+/// Whether some process holds the lock on `path` now. A missing file is not held.
+pub fn is_held(path: &Path) -> bool {
+    let Ok(f) = std::fs::File::open(path) else {
+        return false;
+    };
+    matches!(f.try_lock_shared(), Err(TryLockError::WouldBlock))
+}
+
+/// The pid the last holder wrote into the lock file, if any.
+pub fn recorded_holder(path: &Path) -> Option<u32> {
     let mut s = String::new();
-    std::fs::File::open(root.join(FILE_NAME))
+    std::fs::File::open(path)
         .ok()?
         .read_to_string(&mut s)
         .ok()?;
     s.trim().parse().ok()
 }
 
-/// Whether some process holds the lock now (probed with a non-blocking shared lock).
-pub fn is_held_exclusively(root: &Path) -> bool {
-    let Ok(f) = std::fs::File::open(root.join(FILE_NAME)) else {
-        return false;
-    };
-    matches!(f.try_lock_shared(), Err(TryLockError::WouldBlock))
-}
-
 fn holder_description(path: &Path) -> String {
-    let root = path.parent().unwrap_or(Path::new("."));
-    match recorded_holder(root) {
-        Some(pid) => format!(" (held by pid {pid})"),
+    match recorded_holder(path) {
+        Some(pid) => format!(" (pid {pid})"),
         None => String::new(),
     }
 }
@@ -108,23 +134,21 @@ mod tests {
     use super::*;
 
     #[test]
-    fn second_exclusive_fails_without_wait_and_succeeds_after_release() {
+    fn a_second_lock_fails_without_wait_naming_the_pid() {
         let dir = tempfile::tempdir().unwrap();
-        let first = StoreLock::acquire(dir.path(), Mode::Exclusive, false).unwrap();
-        let err = StoreLock::acquire(dir.path(), Mode::Exclusive, false).unwrap_err();
+        let p = dir.path().join("a/b.lock");
+        let first = FileLock::exclusive(&p, "b for a", false).unwrap();
+        let err = FileLock::exclusive(&p, "b for a", false).unwrap_err();
         assert!(matches!(err, Error::Locked { .. }), "{err}");
-        assert!(err.to_string().contains(&std::process::id().to_string()));
-        assert!(is_held_exclusively(dir.path()));
+        let msg = err.to_string();
+        assert!(
+            msg.contains("b for a") && msg.contains(&std::process::id().to_string()),
+            "{msg}"
+        );
+        assert!(is_held(&p));
+        assert!(FileLock::try_exclusive(&p).unwrap().is_none());
         drop(first);
-        assert!(!is_held_exclusively(dir.path()));
-        StoreLock::acquire(dir.path(), Mode::Exclusive, false).unwrap();
-    }
-
-    #[test]
-    fn shared_locks_coexist_but_exclude_writers() {
-        let dir = tempfile::tempdir().unwrap();
-        let _a = StoreLock::acquire(dir.path(), Mode::Shared, false).unwrap();
-        let _b = StoreLock::acquire(dir.path(), Mode::Shared, false).unwrap();
-        assert!(StoreLock::acquire(dir.path(), Mode::Exclusive, false).is_err());
+        assert!(!is_held(&p));
+        assert!(FileLock::try_exclusive(&p).unwrap().is_some());
     }
 }

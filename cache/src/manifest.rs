@@ -6,11 +6,12 @@ use std::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::{Error, Key, Result};
+use crate::{Error, Key, Result, Slot};
 
 pub const FILE_NAME: &str = "manifest.json";
 /// Bumped when the manifest layout changes; older manifests are then read as invalid.
-pub const FORMAT: u32 = 1;
+/// v2: `slot` (was `dataset`) and `parts`.
+pub const FORMAT: u32 = 2;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
@@ -18,12 +19,17 @@ pub struct Manifest {
     pub key: Key,
     pub stage: String,
     pub stage_version: u32,
-    pub dataset: String,
+    pub slot: Slot,
     /// Input name -> key (upstream stage) or content digest (external input).
     pub inputs: BTreeMap<String, String>,
     /// The stage's resolved configuration section, as hashed into the key.
     pub config: Value,
     pub files: Vec<FileEntry>,
+    /// Track-grained stages: each part (a track, or a bucket of tracks) with the digest of its
+    /// own inputs and its files, so that the next build reuses the parts whose inputs did not
+    /// change. Empty for stages that build as a whole.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub parts: BTreeMap<String, PartEntry>,
     pub wall_time_s: f64,
     pub tool_version: String,
     pub created_at: String,
@@ -45,9 +51,31 @@ pub struct FileEntry {
     pub rows: Option<u64>,
 }
 
+/// One part of a track-grained artifact (see [`Manifest::parts`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PartEntry {
+    /// blake3 of what the part was computed from (its own input files, upstream parts, config).
+    pub digest: String,
+    /// The part's folder inside the artifact (`parts/<id>`); its files are listed in
+    /// [`Manifest::files`] under that prefix.
+    pub dir: String,
+    /// The input files the part depends on (dataset-relative), for `amt status`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub deps: Vec<String>,
+    /// Facts the stage recorded for the part (row counts...).
+    #[serde(default, skip_serializing_if = "Value::is_null")]
+    pub summary: Value,
+}
+
 impl Manifest {
     pub fn read(path: &Path) -> Result<Manifest> {
         let bytes = fs_err::read(path)?;
+        if bytes.is_empty() {
+            return Err(Error::BadManifest {
+                path: path.to_owned(),
+                reason: "the file is empty".into(),
+            });
+        }
         let m: Manifest = serde_json::from_slice(&bytes).map_err(|e| Error::BadManifest {
             path: path.to_owned(),
             reason: e.to_string(),

@@ -372,7 +372,27 @@ pub fn with_hint(e: impl Into<anyhow::Error>, hint: impl Into<String>) -> anyhow
 /// Exit codes: 0 success, 1 failure (bad input, failed stage), 130 interrupted.
 pub const EXIT_INTERRUPTED: u8 = 130;
 
+/// A closed stdout (`amt sql ... | head -1`) ends the command quietly, as in every Unix tool:
+/// Rust ignores SIGPIPE, so the next `println!` panics with "Broken pipe"; that panic exits
+/// with status 0 instead of printing a backtrace. Every other panic keeps the default report.
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let msg = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if msg.contains("failed printing to stdout") && msg.contains("Broken pipe") {
+            std::process::exit(0);
+        }
+        default(info);
+    }));
+}
+
 pub fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     let cli = Cli::parse();
     init_logging(&cli);
     let cancel = Arc::new(AtomicBool::new(false));
@@ -469,7 +489,10 @@ fn init_logging(cli: &Cli) {
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
-        .with_ansi(std::env::var_os("NO_COLOR").is_none());
+        .with_ansi(
+            std::env::var_os("NO_COLOR").is_none()
+                && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        );
     match cli.log_format {
         LogFormat::Text => builder.without_time().with_target(false).init(),
         LogFormat::Json => builder.json().init(),

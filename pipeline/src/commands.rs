@@ -14,7 +14,6 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use amt_cache::lock::{Mode, StoreLock};
 use amt_stages::DatasetSpec;
 
 pub use bench::bench;
@@ -37,18 +36,11 @@ fn resolve_datasets(ctx: &Context, requested: &[String]) -> anyhow::Result<Vec<D
     datasets::resolve(requested, &ctx.data_home, &ctx.config, &store).map_err(|e| match e {
         DatasetError::NoneKnown => with_hint(
             e,
-            "name them: `amt run --datasets NAME[,NAME]` (a folder under the data home, or a path)",
+            "add one: `amt install --datasets NAME` downloads a YourMT3 dataset (`amt install \
+             --list` shows them), `amt run --datasets PATH` uses a folder you have, and \
+             `amt demo` builds the built-in example",
         ),
         other => other.into(),
-    })
-}
-
-fn lock(ctx: &Context, mode: Mode, no_wait: bool) -> anyhow::Result<StoreLock> {
-    StoreLock::acquire(&ctx.store_root, mode, !no_wait).map_err(|e| {
-        with_hint(
-            e,
-            "wait for the other amt process to finish, or drop `--no-wait` to wait for it",
-        )
     })
 }
 
@@ -105,11 +97,19 @@ fn execute(
     json: bool,
     no_wait: bool,
 ) -> anyhow::Result<ExitCode> {
-    let _lock = lock(ctx, Mode::Exclusive, no_wait)?;
     let store = ctx.open_store()?;
     let cleaned = store.clean_tmp()?;
-    if cleaned > 0 {
-        tracing::info!("removed {cleaned} leftover(s) of an interrupted run");
+    if cleaned.removed > 0 {
+        tracing::info!(
+            "removed {} leftover(s) of an interrupted run",
+            cleaned.removed
+        );
+    }
+    for f in &cleaned.foreign {
+        tracing::warn!(
+            "`{}` in the store's tmp/ was not made by amt; left alone (remove it by hand)",
+            f.display()
+        );
     }
     let req = RunRequest {
         graph: &ctx.graph,
@@ -118,6 +118,7 @@ fn execute(
         datasets,
         stages_for,
         force,
+        no_wait,
         cancel: &ctx.cancel,
     };
     let reporter = TerminalReporter::new(ctx.quiet || json);
@@ -158,7 +159,6 @@ fn exit_code(report: &RunReport) -> ExitCode {
 
 pub fn status(ctx: &Context, args: &StatusArgs) -> anyhow::Result<ExitCode> {
     let datasets = resolve_datasets(ctx, &args.datasets.datasets)?;
-    let _lock = lock(ctx, Mode::Shared, false)?;
     let store = ctx.open_store()?;
     let cancel = AtomicBool::new(false);
     let stages = ctx.graph.stages();
@@ -185,7 +185,11 @@ pub fn status(ctx: &Context, args: &StatusArgs) -> anyhow::Result<ExitCode> {
             let pos = stages.iter().position(|s| s.name() == e.stage).unwrap_or(0);
             by_stage.entry(pos).or_default().push(e);
         }
-        let width = datasets.iter().map(|d| d.name.len()).max().unwrap_or(0);
+        let width = entries
+            .iter()
+            .map(|e| e.slot.to_string().len())
+            .max()
+            .unwrap_or(0);
         for (pos, es) in by_stage {
             println!("{}", stages[pos].name());
             for e in es {
@@ -195,7 +199,7 @@ pub fn status(ctx: &Context, args: &StatusArgs) -> anyhow::Result<ExitCode> {
                     .as_ref()
                     .map(|k| k.short().to_string())
                     .unwrap_or_default();
-                println!("  {:width$}  {state:8} {key}", e.dataset);
+                println!("  {:width$}  {state:8} {key}", e.slot.to_string());
                 for why in &e.why {
                     println!("  {:width$}    {why}", "");
                 }

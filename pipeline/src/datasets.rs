@@ -89,11 +89,11 @@ pub fn resolve_with(
     let mut out: Vec<DatasetSpec> = Vec::new();
     let names: Vec<String> = if requested.is_empty() {
         let mut names: Vec<String> = config.file.dataset.keys().cloned().collect();
-        // Datasets some pipeline stage was built for; `amt eval` runs also have refs (their
-        // slot is the run name), and a run is not a dataset.
-        for (stage, ds, _) in store.refs()? {
-            if crate::graph::PLANNED.contains(&stage.as_str()) {
-                names.push(ds);
+        // Datasets some stage was built for. Only dataset slots name datasets: variants,
+        // eval runs and presets live in slots of other forms (see `amt_cache::Slot`).
+        for r in store.refs()? {
+            if let amt_cache::Slot::Dataset(d) = r.slot {
+                names.push(d);
             }
         }
         names.sort();

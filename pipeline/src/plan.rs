@@ -6,7 +6,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::AtomicBool;
 
-use amt_cache::{Key, KeySpec, Store};
+use amt_cache::{Key, KeySpec, Slot, Store};
 use amt_stages::{DatasetSpec, PlanContext, Stage};
 use serde::Serialize;
 
@@ -25,6 +25,8 @@ pub enum State {
     Stale,
     /// Never built.
     Missing,
+    /// Its ref or the manifest it names cannot be read; `amt run` rebuilds it.
+    Damaged,
     /// Its inputs cannot be read (a missing folder, a bad config section).
     Error,
 }
@@ -33,6 +35,8 @@ pub enum State {
 pub struct PlanEntry {
     pub stage: String,
     pub dataset: String,
+    /// Where it is published: the dataset, or `dataset@variant`.
+    pub slot: Slot,
     pub state: State,
     /// Why it is not fresh: one line per cause.
     pub why: Vec<String>,
@@ -61,9 +65,13 @@ pub fn applicable(
         .collect()
 }
 
-/// The name under which an upstream stage's key enters a key's inputs.
-pub fn upstream_input(stage: &str) -> String {
-    format!("stage:{stage}")
+/// The name under which an upstream stage's key enters a key's inputs: `stage:<name>` for the
+/// dataset's own slot, `stage:<name>@<slot>` for any other slot.
+pub fn upstream_input(stage: &str, slot: &Slot, dataset: &str) -> String {
+    match slot {
+        Slot::Dataset(d) if d == dataset => format!("stage:{stage}"),
+        other => format!("stage:{stage}@{other}"),
+    }
 }
 
 /// Plans `stages` (in graph order) for one dataset.
@@ -79,9 +87,14 @@ pub fn plan_dataset(
     for stage in stages {
         let name = stage.name().to_string();
         let cfg = config.resolve(graph, &name, &dataset.name);
+        let slot = match stage.variant(&cfg) {
+            Some(v) => Slot::variant(&dataset.name, v),
+            None => Slot::dataset(&dataset.name),
+        };
         let mut entry = PlanEntry {
             stage: name.clone(),
             dataset: dataset.name.clone(),
+            slot,
             state: State::Error,
             why: Vec::new(),
             key: None,
@@ -96,15 +109,12 @@ pub fn plan_dataset(
         let mut inputs = BTreeMap::new();
         let mut upstream_problem = None;
         for up in stage.upstream(dataset) {
-            match out
-                .iter()
-                .find(|e| e.stage == up)
-                .and_then(|e| e.key.clone())
-            {
-                Some(k) => {
-                    inputs.insert(upstream_input(&up), k.to_string());
+            match out.iter().find(|e| e.stage == up) {
+                Some(e) if e.key.is_some() => {
+                    let k = e.key.as_ref().expect("checked");
+                    inputs.insert(upstream_input(&up, &e.slot, &dataset.name), k.to_string());
                 }
-                None => upstream_problem = Some(up),
+                _ => upstream_problem = Some(up),
             }
         }
         if let Some(up) = upstream_problem {
@@ -140,7 +150,7 @@ pub fn plan_dataset(
             inputs,
         };
         let key = spec.key();
-        let (state, why) = compare(store, &spec, &key, &dataset.name, &out);
+        let (state, why) = compare(store, &spec, &key, &entry.slot, &out);
         entry.state = state;
         entry.why = why;
         entry.key = Some(key);
@@ -154,13 +164,20 @@ fn compare(
     store: &Store,
     spec: &KeySpec,
     key: &Key,
-    dataset: &str,
+    slot: &Slot,
     earlier: &[PlanEntry],
 ) -> (State, Vec<String>) {
-    let exists = matches!(store.get(&spec.stage, dataset, key), Ok(Some(_)));
-    let current = match store.read_ref(&spec.stage, dataset) {
+    let exists = match store.get(&spec.stage, slot, key) {
+        Ok(a) => a.is_some(),
+        Err(e) => {
+            return (State::Damaged, vec![format!("{e}; `amt run` rebuilds it")]);
+        }
+    };
+    let current = match store.read_ref(&spec.stage, slot) {
         Ok(r) => r,
-        Err(e) => return (State::Error, vec![e.to_string()]),
+        Err(e) => {
+            return (State::Damaged, vec![format!("{e}; `amt run` rebuilds it")]);
+        }
     };
     match current {
         Some(r) if &r == key && exists => (State::Fresh, Vec::new()),
@@ -171,7 +188,7 @@ fn compare(
         None if exists => (State::Cached, vec!["built earlier; will be reused".into()]),
         None => (State::Missing, vec!["never built".into()]),
         Some(r) => {
-            let mut why = match store.get(&spec.stage, dataset, &r) {
+            let mut why = match store.get(&spec.stage, slot, &r) {
                 Ok(Some(old)) => explain(&old.manifest, spec, earlier),
                 _ => vec![format!(
                     "the artifact `{}` it was built as is gone from the store",
@@ -213,6 +230,7 @@ fn explain(old: &amt_cache::Manifest, spec: &KeySpec, earlier: &[PlanEntry]) -> 
         };
         let mut line = format!("input `{name}` changed: {} -> {}", short(a), short(b));
         if let Some(up) = name.strip_prefix("stage:")
+            && let Some(up) = up.split('@').next()
             && let Some(e) = earlier.iter().find(|e| e.stage == up)
             && e.state != State::Fresh
         {

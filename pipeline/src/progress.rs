@@ -66,7 +66,8 @@ impl Reporter for TerminalReporter {
     }
 
     fn finished(&self, e: &ReportEntry) {
-        if self.quiet {
+        // Quiet silences progress and outcomes, never failures.
+        if self.quiet && e.outcome != Outcome::Failed {
             return;
         }
         let line = match e.outcome {

@@ -103,6 +103,8 @@ pub struct RunRequest<'a> {
     /// Per dataset, the stages to consider, in graph order.
     pub stages_for: &'a (dyn Fn(&DatasetSpec) -> Vec<Arc<dyn Stage>> + Sync),
     pub force: Force,
+    /// Fail at once when another process writes a (stage, slot) this run needs.
+    pub no_wait: bool,
     pub cancel: &'a AtomicBool,
 }
 
@@ -170,29 +172,63 @@ fn execute(
     reporter: &dyn Reporter,
 ) -> amt_stages::Result<Outcome> {
     let (Some(key), Some(spec)) = (&entry.key, &entry.spec) else {
-        return Err(amt_stages::Error::Config {
+        return Err(amt_stages::Error::Plan {
             stage: entry.stage.clone(),
             reason: entry.why.join("; "),
         });
     };
     let store = req.store;
     let forced = req.force.applies_to(&entry.stage);
-    if !forced {
-        match entry.state {
-            State::Fresh => return Ok(Outcome::Fresh),
-            State::Cached => {
-                store.write_ref(&entry.stage, &ds.name, key)?;
-                return Ok(Outcome::Cached);
-            }
-            _ => {}
-        }
+    let slot = &entry.slot;
+    if !forced && entry.state == State::Fresh {
+        return Ok(Outcome::Fresh);
     }
+    // Only writers of this (stage, slot) are excluded; readers never wait.
+    let _lock = store.lock_slot(&entry.stage, slot, !req.no_wait)?;
+    // Another process may have built it while this one planned or waited. A damaged ref is
+    // replaced, a damaged artifact of this key evicted and rebuilt.
+    let current = store.read_ref(&entry.stage, slot).unwrap_or(None);
+    let built = match store.get(&entry.stage, slot, key) {
+        Ok(a) => a.is_some(),
+        Err(e) => {
+            tracing::warn!("{e}; rebuilding it");
+            store.evict_artifact(&entry.stage, slot, key)?;
+            false
+        }
+    };
+    if !forced && built {
+        if current.as_ref() == Some(key) {
+            return Ok(Outcome::Fresh);
+        }
+        store.write_ref(&entry.stage, slot, key)?;
+        return Ok(Outcome::Cached);
+    }
+    // The slot's previous artifact: track-grained stages reuse its unchanged parts.
+    let previous = match &current {
+        Some(k) if k != key => store.get(&entry.stage, slot, k).ok().flatten(),
+        _ => None,
+    };
     // Hand over exactly the upstream artifacts the key was derived from (not whatever the
     // refs say now).
     let mut upstream = std::collections::BTreeMap::new();
     for up in stage.upstream(ds) {
-        let artifact = match spec.inputs.get(&plan::upstream_input(&up)) {
-            Some(k) => store.get(&up, &ds.name, &amt_cache::Key::try_from(k.clone())?)?,
+        let found = spec
+            .inputs
+            .iter()
+            .find(|(name, _)| {
+                name.strip_prefix("stage:")
+                    .and_then(|n| n.split('@').next())
+                    == Some(up.as_str())
+            })
+            .map(|(name, k)| (name.clone(), k.clone()));
+        let artifact = match found {
+            Some((name, k)) => {
+                let up_slot = match name.split_once('@') {
+                    Some((_, s)) => amt_cache::Slot::parse(s)?,
+                    None => amt_cache::Slot::dataset(&ds.name),
+                };
+                store.get(&up, &up_slot, &amt_cache::Key::try_from(k)?)?
+            }
             None => None,
         };
         let artifact = artifact.ok_or_else(|| amt_stages::Error::Config {
@@ -201,15 +237,19 @@ fn execute(
         })?;
         upstream.insert(up, artifact);
     }
-    let mut out = store.begin(&entry.stage, &ds.name, key)?;
+    let out = store.begin(&entry.stage, slot, key)?;
     let progress = reporter.progress(&entry.stage, &ds.name);
     let mut job = Job {
+        stage: &entry.stage,
         dataset: ds,
+        slot,
+        key,
         config: &spec.config,
         store,
         upstream,
+        previous,
         external: &entry.external,
-        out: &mut out,
+        out: &out,
         progress: progress.as_ref(),
         cancel: req.cancel,
     };
@@ -223,7 +263,9 @@ fn execute(
         spec.config.clone(),
         forced,
     )?;
-    store.write_ref(&entry.stage, &ds.name, key)?;
+    store.write_ref(&entry.stage, slot, key)?;
+    // Finished parts were linked into the artifact: the build's part area is done.
+    store.discard_parts(&entry.stage, slot, key)?;
     Ok(Outcome::Ran)
 }
 

@@ -44,10 +44,18 @@ pub const ARCHIVE_JSON: &str = "archive.json";
 pub struct Secret(String);
 
 impl Secret {
-    /// `None` for an empty (all-whitespace) string.
-    pub fn new(s: &str) -> Option<Secret> {
+    /// `Ok(None)` for an empty (all-whitespace) string. Whitespace around the token is
+    /// dropped; a line break or other control character inside it is an error about the token
+    /// (an HTTP header cannot carry it, and it is never what the user meant).
+    pub fn new(s: &str) -> std::result::Result<Option<Secret>, String> {
         let t = s.trim();
-        (!t.is_empty()).then(|| Secret(t.to_string()))
+        if t.chars().any(char::is_control) {
+            return Err(
+                "the Zenodo access token holds a line break or another control character inside it; give only the token, on one line"
+                    .into(),
+            );
+        }
+        Ok((!t.is_empty()).then(|| Secret(t.to_string())))
     }
 
     /// The secret itself: only for the HTTP header and the 0600 cache file.
@@ -134,6 +142,10 @@ impl ArchiveRecord {
 /// Download failures. Every message names the dataset and the URL, and says what to do.
 #[derive(Debug, thiserror::Error)]
 pub enum FetchError {
+    #[error(
+        "dataset `{dataset}` is restricted: its download needs a Zenodo access token and none was given; request one at {TOKEN_REQUEST_URL}, then pass it with `amt install --datasets {dataset} --token-file FILE` (or ZENODO_TOKEN)"
+    )]
+    NoToken { dataset: String },
     #[error(
         "dataset `{dataset}`: {url} answered {status}: needs a Zenodo access token; request one at {TOKEN_REQUEST_URL}, then pass it with --token-file FILE or ZENODO_TOKEN"
     )]
@@ -297,8 +309,9 @@ impl Stage for DownloadStage {
             path: got.path.clone(),
         };
         let json = serde_json::to_vec_pretty(&record).expect("record serializes");
-        fs_err::write(job.out.dir().join(ARCHIVE_JSON), json)?;
-        job.out.add_file(ARCHIVE_JSON);
+        let mut f = job.out.create(ARCHIVE_JSON)?;
+        std::io::Write::write_all(&mut f, &json)?;
+        f.finish()?;
         job.out.set_summary("bytes", got.size.into());
         job.out.set_summary("bytes_fetched", got.fetched.into());
         job.out.set_summary("blake3", got.blake3.into());
@@ -356,6 +369,12 @@ pub fn fetch_verified(
         fs_err::remove_file(&final_path)?;
     }
 
+    // A restricted archive without a token stops here, before any request.
+    if src.restricted && token.is_none() {
+        return Err(Error::Fetch(Box::new(FetchError::NoToken {
+            dataset: dataset.to_string(),
+        })));
+    }
     let partial = partial_path(&final_path);
     let d = Downloader {
         dataset,
@@ -785,7 +804,7 @@ mod tests {
 
     #[test]
     fn token_query_parameter() {
-        let t = Secret::new("a.b-c_d~e/f").unwrap();
+        let t = Secret::new("a.b-c_d~e/f").unwrap().unwrap();
         assert_eq!(
             url_with_token("https://h/x.tgz?download=1", &t),
             "https://h/x.tgz?download=1&token=a.b-c_d~e%2Ff"
@@ -798,10 +817,12 @@ mod tests {
 
     #[test]
     fn secrets_do_not_print() {
-        let s = Secret::new("  abc.def  ").unwrap();
+        let s = Secret::new("  abc.def  ").unwrap().unwrap();
         assert_eq!(s.expose(), "abc.def");
         assert!(!format!("{s:?}").contains("abc"));
-        assert!(Secret::new(" \n").is_none());
+        assert!(Secret::new(" \n").unwrap().is_none());
+        let err = Secret::new("abc\r\ndef").unwrap_err();
+        assert!(err.contains("line break") && !err.contains("abc"), "{err}");
     }
 
     #[test]

@@ -12,6 +12,11 @@ pub enum Error {
     #[error("invalid configuration for stage `{stage}`: {reason}")]
     Config { stage: String, reason: String },
 
+    /// The stage's inputs could not be read while planning (a missing folder, an unreadable
+    /// file); not a configuration problem.
+    #[error("stage `{stage}` cannot start: {reason}")]
+    Plan { stage: String, reason: String },
+
     #[error("dataset `{dataset}` has no folder at `{path}`")]
     MissingDataset { dataset: String, path: PathBuf },
 

@@ -11,6 +11,7 @@ use std::collections::BTreeMap;
 
 use amt_cache::fingerprint::{self, DirFingerprint, Options};
 use amt_schemas::files::{self, FileRow, FilesBuilder};
+use amt_schemas::problems::{self, ProblemRow, ProblemsBuilder};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
@@ -21,7 +22,8 @@ use crate::{DatasetSpec, Error, Job, PlanContext, Result, Stage, parse_config};
 pub const NAME: &str = "extract";
 /// v1: local folders only. v2: archives (download upstream). Archive handling (keep the
 /// archive, bomb limits) is [`archive::ArchiveOptions`], deliberately not part of the key.
-pub const VERSION: u32 = 2;
+/// v3: entries left out of `files` are `problems` rows.
+pub const VERSION: u32 = 3;
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -133,15 +135,14 @@ fn extract_from_archive(job: &mut Job<'_>) -> Result<()> {
             reason: format!("dataset `{}` has no `download` artifact", job.dataset.name),
         })?;
     let mut record = ArchiveRecord::read(&artifact.dir)?;
-    let present = fs_err::metadata(&record.path).is_ok_and(|m| m.len() == record.size);
-    if !present && let Some(src) = job.dataset.archive() {
-        // Deleted after an earlier extraction (--delete-archive, or by hand): the download
-        // artifact only records it, so fetch and verify it again.
-        tracing::warn!(
-            "dataset `{}`: the archive `{}` is gone; downloading it again",
-            job.dataset.name,
-            record.path.display()
-        );
+    if let Some(src) = job.dataset.archive() {
+        // The kept archive is checked again (size and hash) before every extraction: one
+        // changed or truncated since it was downloaded is fetched and verified again, never
+        // extracted. One deleted since (--delete-archive, or by hand) is fetched again too.
+        let present = fs_err::metadata(&record.path).is_ok_and(|m| m.len() == record.size);
+        if present {
+            job.progress.begin("re-verifying the archive", true);
+        }
         let token = if src.restricted {
             download::token()
         } else {
@@ -155,6 +156,13 @@ fn extract_from_archive(job: &mut Job<'_>) -> Result<()> {
             job.progress,
             job.cancel,
         )?;
+        if present && got.fetched > 0 {
+            tracing::warn!(
+                "dataset `{}`: the kept archive `{}` had changed since it was verified; it was downloaded again",
+                job.dataset.name,
+                record.path.display()
+            );
+        }
         record.path = got.path;
         record.size = got.size;
     }
@@ -202,9 +210,35 @@ fn publish_files(job: &mut Job<'_>, fp: &DirFingerprint) -> Result<()> {
         job.out.set_summary("files", fp.files.len().into());
         job.out.set_summary("bytes", total_bytes.into());
         job.out.set_summary("bytes_hashed", fp.hashed_bytes.into());
-        if !fp.skipped.is_empty() {
-            job.out.set_summary("skipped", fp.skipped.clone().into());
+        // Entries that cannot be fingerprinted are said, not dropped silently: a warning with
+        // the count and the first names, and a `problems` row each.
+        let mut problems = ProblemsBuilder::new();
+        for sk in &fp.skipped {
+            problems.push(&ProblemRow {
+                dataset: &job.dataset.name,
+                stage: NAME,
+                path: &sk.path,
+                error: &format!("left out of `files`: {}", sk.reason),
+            });
         }
+        if !fp.skipped.is_empty() {
+            let first: Vec<String> = fp
+                .skipped
+                .iter()
+                .take(3)
+                .map(|s| format!("`{}` ({})", s.path, s.reason))
+                .collect();
+            tracing::warn!(
+                "dataset `{}`: {} entr{} left out of `files`: {}{} (see `amt sql \"SELECT path, error FROM problems WHERE stage = 'extract'\"`)",
+                job.dataset.name,
+                fp.skipped.len(),
+                if fp.skipped.len() == 1 { "y" } else { "ies" },
+                first.join(", "),
+                if fp.skipped.len() > 3 { ", ..." } else { "" }
+            );
+        }
+        job.out.write_table(problems::NAME, &[problems.finish()])?;
+        job.out.set_summary("skipped", fp.skipped.len().into());
         Ok(())
     }
 }

@@ -12,12 +12,13 @@ pub mod download;
 pub mod error;
 pub mod extract;
 pub mod notes;
+pub mod parts;
 pub mod registry;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use amt_cache::{Artifact, ArtifactWriter, Store};
+use amt_cache::{Artifact, ArtifactWriter, Key, Slot, Store};
 use serde_json::Value;
 
 pub use dataset::DatasetSpec;
@@ -33,6 +34,13 @@ pub trait Stage: Send + Sync {
 
     /// Upstream stages whose artifacts (for the same dataset) this stage reads.
     fn upstream(&self, dataset: &DatasetSpec) -> Vec<String>;
+
+    /// The variant a resolved configuration builds: `None` publishes in the dataset's own
+    /// slot, `Some(v)` in the slot `dataset@v`, so that several variants of one stage (e.g.
+    /// shards of two codecs) keep their own artifacts and refs. Default: none.
+    fn variant(&self, _config: &Value) -> Option<String> {
+        None
+    }
 
     /// The default configuration section (YourMT3's defaults), as JSON.
     fn default_config(&self) -> Value;
@@ -63,17 +71,25 @@ pub struct PlanContext<'a> {
     pub cancel: &'a AtomicBool,
 }
 
-/// One execution of a stage for one dataset.
+/// One execution of a stage for one dataset (slot).
 pub struct Job<'a> {
+    pub stage: &'a str,
     pub dataset: &'a DatasetSpec,
+    /// Where the artifact is published (the dataset, or `dataset@variant`).
+    pub slot: &'a Slot,
+    /// The key being built.
+    pub key: &'a Key,
     pub config: &'a Value,
     pub store: &'a Store,
-    /// The current artifact of each upstream stage.
+    /// The upstream artifacts this build's key was derived from, by stage.
     pub upstream: BTreeMap<String, Artifact>,
+    /// The slot's artifact before this build (built from other inputs), whose unchanged parts
+    /// a track-grained stage reuses (see [`parts`]).
+    pub previous: Option<Artifact>,
     /// The digests `external_inputs` returned while planning: a stage re-checks them so
     /// that an input changed during the run is caught, not published under the old key.
     pub external: &'a BTreeMap<String, String>,
-    pub out: &'a mut ArtifactWriter,
+    pub out: &'a ArtifactWriter,
     pub progress: &'a dyn Progress,
     pub cancel: &'a AtomicBool,
 }

@@ -82,6 +82,37 @@ pub enum SlakhLayout {
     Baby,
 }
 
+impl SlakhLayout {
+    /// The release a track folder comes from, read from its files (never from folder names,
+    /// which users rename): FLAC audio is the redux release; WAV stems whose metadata marks
+    /// none rendered although their files exist are the baby release (flags untrusted);
+    /// anything else is the YourMT3 16 kHz release (flags trusted). `exists` answers for a
+    /// path relative to the track folder (`mix.flac`, `stems/S00.wav`, `MIDI/S00.mid`).
+    pub fn detect(metadata: &SlakhMetadata, exists: impl Fn(&str) -> bool) -> SlakhLayout {
+        let flac = exists("mix.flac")
+            || metadata
+                .stems
+                .keys()
+                .any(|id| exists(&format!("stems/{id}.flac")));
+        if flac {
+            return SlakhLayout::FlacRedux;
+        }
+        let none_flagged = metadata
+            .stems
+            .values()
+            .all(|s| !(s.audio_rendered && s.midi_saved));
+        let files_there = metadata
+            .stems
+            .keys()
+            .any(|id| exists(&format!("stems/{id}.wav")) && exists(&format!("MIDI/{id}.mid")));
+        if none_flagged && files_there {
+            SlakhLayout::Baby
+        } else {
+            SlakhLayout::YourMt3_16k
+        }
+    }
+}
+
 /// A Slakh track folder with its metadata.
 #[derive(Clone, Debug)]
 pub struct SlakhTrack {
@@ -124,25 +155,14 @@ pub struct SlakhTrackNotes {
 }
 
 impl SlakhTrack {
-    /// Open a track folder (`.../TrackNNNNN`); the layout is read from the path and files.
+    /// Open a track folder (`.../TrackNNNNN`); the layout is read from its files
+    /// ([`SlakhLayout::detect`]).
     pub fn open(dir: impl Into<PathBuf>) -> Result<Self> {
         let dir = dir.into();
         let meta_path = dir.join("metadata.yaml");
         let text = std::fs::read_to_string(&meta_path).map_err(|e| Error::io(&meta_path, e))?;
         let metadata = parse_slakh_metadata(&text, &meta_path)?;
-        let in_path = |name: &str| {
-            dir.ancestors().any(|a| {
-                a.file_name()
-                    .is_some_and(|f| f.to_string_lossy().contains(name))
-            })
-        };
-        let layout = if in_path("babyslakh") {
-            SlakhLayout::Baby
-        } else if dir.join("mix.flac").exists() || in_path("flac") {
-            SlakhLayout::FlacRedux
-        } else {
-            SlakhLayout::YourMt3_16k
-        };
+        let layout = SlakhLayout::detect(&metadata, |rel| dir.join(rel).is_file());
         Ok(Self {
             dir,
             layout,

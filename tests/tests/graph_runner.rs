@@ -144,6 +144,7 @@ impl Fixture {
             datasets: &self.datasets,
             stages_for: &move |_| stages.clone(),
             force: Force::No,
+            no_wait: false,
             cancel: &cancel,
         };
         let mut out: Vec<_> = runner::run(&req, &SilentReporter)
@@ -239,8 +240,18 @@ fn a_failure_skips_descendants_of_that_dataset_only() {
             row("c", "d2", Outcome::Ran),
         ]
     );
-    assert!(f.store.read_ref("b", "d1").unwrap().is_none());
-    assert!(f.store.read_ref("c", "d2").unwrap().is_some());
+    assert!(
+        f.store
+            .read_ref("b", &amt_cache::Slot::dataset("d1"))
+            .unwrap()
+            .is_none()
+    );
+    assert!(
+        f.store
+            .read_ref("c", &amt_cache::Slot::dataset("d2"))
+            .unwrap()
+            .is_some()
+    );
 }
 
 #[test]

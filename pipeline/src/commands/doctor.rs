@@ -41,39 +41,49 @@ pub fn doctor(ctx: &Context, args: &DoctorArgs) -> anyhow::Result<ExitCode> {
             ctx.data_home.display()
         ));
     }
-    let mut lock_state = "free".to_string();
+    let mut writers: Vec<String> = Vec::new();
     if ctx.store_root.is_dir() {
-        let holder = lock::recorded_holder(&ctx.store_root);
-        if lock::is_held_exclusively(&ctx.store_root) {
-            lock_state = match holder {
-                Some(pid) => format!("held by pid {pid}"),
-                None => "held".into(),
-            };
+        let store = ctx.open_store()?;
+        for (stage, slot, path) in store.slot_locks()? {
+            if !lock::is_held(&path) {
+                continue;
+            }
+            let holder = lock::recorded_holder(&path);
+            writers.push(match holder {
+                Some(pid) => format!("`{stage}` of `{slot}` by pid {pid}"),
+                None => format!("`{stage}` of `{slot}`"),
+            });
             if let Some(pid) = holder
                 && !pid_alive(pid)
             {
                 problems.push(format!(
-                    "the store lock is held but its recorded holder (pid {pid}) is gone; another process inherited it"
+                    "the writer lock of `{stage}` for `{slot}` is held but its recorded holder (pid {pid}) is gone; another process inherited it"
                 ));
             }
         }
-        let store = ctx.open_store()?;
         let leftovers = store.stale_temp_entries()?.len();
-        if leftovers > 0 && !lock::is_held_exclusively(&ctx.store_root) {
+        if leftovers > 0 {
             problems.push(format!(
                 "{leftovers} leftover(s) of interrupted runs in `{}`; `amt cache gc` removes them",
                 store.root().join("tmp").display()
             ));
         }
-        for (stage, ds, key) in store.refs()? {
-            if store.get(&stage, &ds, &key)?.is_none() {
-                problems.push(format!(
-                    "{stage} {ds}: the current artifact `{}` is missing; `amt run` rebuilds it",
-                    key.short()
-                ));
-            }
+        let (_, damaged) = store.current()?;
+        for d in damaged {
+            problems.push(format!(
+                "`{}` of `{}`: {} (`{}`); `amt cache verify` reports it, `amt run` rebuilds it",
+                d.stage,
+                d.slot,
+                d.reason,
+                d.path.display()
+            ));
         }
     }
+    let lock_state = if writers.is_empty() {
+        "no writer".to_string()
+    } else {
+        format!("writing: {}", writers.join(", "))
+    };
     let report = serde_json::json!({
         "amt_version": env!("CARGO_PKG_VERSION"),
         "libtorch_version": torch.libtorch_version,
@@ -86,7 +96,7 @@ pub fn doctor(ctx: &Context, args: &DoctorArgs) -> anyhow::Result<ExitCode> {
         "data_home_free_bytes": free_bytes(&ctx.data_home),
         "store": ctx.store_root.display().to_string(),
         "store_free_bytes": free_bytes(&ctx.store_root),
-        "store_lock": lock_state,
+        "writers": lock_state,
         "config": ctx.config.path.as_ref().map(|p| p.display().to_string()),
         "stages": ctx.graph.names(),
         "problems": problems,
@@ -121,10 +131,10 @@ pub fn doctor(ctx: &Context, args: &DoctorArgs) -> anyhow::Result<ExitCode> {
             gib(&report["data_home_free_bytes"])
         );
         println!(
-            "store: {} ({}), lock {}",
+            "store: {} ({}), {}",
             ctx.store_root.display(),
             gib(&report["store_free_bytes"]),
-            report["store_lock"].as_str().unwrap_or("")
+            report["writers"].as_str().unwrap_or("")
         );
         println!(
             "config: {}",

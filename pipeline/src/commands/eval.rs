@@ -8,7 +8,6 @@ use std::sync::atomic::AtomicBool;
 
 use amt_cache::KeySpec;
 use amt_cache::fingerprint::{self, Options};
-use amt_cache::lock::{Mode, StoreLock};
 use amt_schemas::eval::means::{MeanRow, MeansBuilder};
 use amt_schemas::eval::results::{ResultRow, ResultsBuilder};
 use amt_schemas::eval::{MEANS, RESULTS, finite};
@@ -24,12 +23,13 @@ enum Source<'a> {
 }
 
 /// The current `notes` artifact of a dataset, or an error saying how to build it.
-fn current_notes(ctx: &Context, dataset: &str) -> anyhow::Result<amt_cache::Artifact> {
+/// Pinned while the guard lives, so that a `gc` meanwhile keeps it.
+fn current_notes(
+    ctx: &Context,
+    dataset: &str,
+) -> anyhow::Result<(amt_cache::Artifact, amt_cache::PinGuard)> {
     let store = ctx.open_store()?;
-    let artifact = match store.read_ref("notes", dataset)? {
-        Some(k) => store.get("notes", dataset, &k)?,
-        None => None,
-    };
+    let artifact = store.current_pinned("notes", &amt_cache::Slot::dataset(dataset))?;
     artifact.ok_or_else(|| {
         with_hint(
             anyhow::anyhow!("dataset `{dataset}` has no published notes"),
@@ -38,8 +38,13 @@ fn current_notes(ctx: &Context, dataset: &str) -> anyhow::Result<amt_cache::Arti
     })
 }
 
-/// The store slot of eval runs: `artifacts/eval/<run>/<key>`.
+/// Eval runs are published as the pseudo-stage `eval` in the cross-dataset slot `+eval:<run>`
+/// (`artifacts/eval/+eval:<run>/<key>`): never mistaken for a dataset.
 const STAGE: &str = "eval";
+
+fn run_slot(run: &str) -> amt_cache::Slot {
+    amt_cache::Slot::cross("eval", run)
+}
 /// Bumped when the scores for the same inputs change.
 const VERSION: u32 = 1;
 
@@ -98,7 +103,7 @@ pub fn eval(ctx: &Context, args: &EvalArgs) -> anyhow::Result<ExitCode> {
     let (outcome, inputs) = match source {
         Source::Dirs(r, e) => (evaluate_dirs(r, e, &opts), None),
         Source::Predictions(p) => {
-            let notes = current_notes(ctx, &dataset)?;
+            let (notes, _pin) = current_notes(ctx, &dataset)?;
             let inputs = BTreeMap::from([
                 ("stage:notes".to_string(), notes.manifest.key.to_string()),
                 (
@@ -271,8 +276,9 @@ fn publish(
     run: &str,
     o: &EvalOutcome,
 ) -> anyhow::Result<()> {
-    let _lock = StoreLock::acquire(&ctx.store_root, Mode::Exclusive, true)?;
     let store = ctx.open_store()?;
+    let slot = run_slot(run);
+    let _lock = store.lock_slot(STAGE, &slot, true)?;
     let cancel = AtomicBool::new(false);
     let digest = |dir: &std::path::Path| {
         fingerprint::fingerprint_dir(
@@ -300,7 +306,7 @@ fn publish(
         },
     };
     let key = spec.key();
-    if store.get(STAGE, run, &key)?.is_none() {
+    if store.get(STAGE, &slot, &key)?.is_none() {
         let mut results = ResultsBuilder::default();
         for f in &o.files {
             for (m, v) in &f.metrics {
@@ -323,13 +329,13 @@ fn publish(
                 n_files: *n,
             });
         }
-        let mut w = store.begin(STAGE, run, &key)?;
+        let w = store.begin(STAGE, &slot, &key)?;
         w.write_table(RESULTS, &[results.finish()])?;
         w.write_table(MEANS, &[means.finish()])?;
         w.set_summary("files", o.files.len().into());
         w.set_summary("problems", o.problems.len().into());
         w.commit(VERSION, spec.inputs.clone(), spec.config.clone(), false)?;
     }
-    store.write_ref(STAGE, run, &key)?;
+    store.write_ref(STAGE, &slot, &key)?;
     Ok(())
 }

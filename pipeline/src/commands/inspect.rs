@@ -5,8 +5,7 @@ use std::io::Read;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use amt_cache::lock::Mode;
-use amt_sql::{Format, TableSource};
+use amt_sql::{Format, Renderer, TableSource};
 
 use crate::cli::{SqlArgs, SqlFormat, TablesArgs, with_hint};
 use crate::context::Context;
@@ -14,12 +13,46 @@ use crate::context::Context;
 /// Per table: (rows, number of artifacts holding it).
 type TableStats = BTreeMap<String, (u64, usize)>;
 
-/// Every known table with the current artifacts' Parquet files.
-fn sources(ctx: &Context) -> anyhow::Result<(Vec<TableSource>, TableStats)> {
+/// Every known table with the current artifacts' Parquet files, the artifacts pinned (so that a
+/// `gc` meanwhile keeps them) and their damage. Readers take no lock: a damaged ref or
+/// manifest is skipped with a warning naming it, and affects only its own stage and slot.
+fn sources(
+    ctx: &Context,
+) -> anyhow::Result<(Vec<TableSource>, TableStats, Option<amt_cache::PinGuard>)> {
     let store = ctx.open_store()?;
+    let (artifacts, damaged) = store.current()?;
+    for d in &damaged {
+        tracing::warn!(
+            "skipping `{}` of `{}`: {} (`amt cache verify` reports it, `amt run` rebuilds it)",
+            d.stage,
+            d.slot,
+            d.reason
+        );
+    }
+    let pins: Vec<amt_cache::Pin> = artifacts
+        .iter()
+        .map(|a| amt_cache::Pin {
+            stage: a.manifest.stage.clone(),
+            slot: a.manifest.slot.clone(),
+            key: a.manifest.key.clone(),
+        })
+        .collect();
+    let guard = if pins.is_empty() {
+        None
+    } else {
+        Some(store.pin(&pins)?)
+    };
     let mut files: BTreeMap<String, Vec<PathBuf>> = BTreeMap::new();
     let mut stats = TableStats::new();
-    for artifact in store.current()? {
+    for artifact in &artifacts {
+        if !artifact.dir.is_dir() {
+            tracing::warn!(
+                "`{}` of `{}` was removed while being read; run the query again",
+                artifact.manifest.stage,
+                artifact.manifest.slot
+            );
+            continue;
+        }
         for f in &artifact.manifest.files {
             if let Some(t) = &f.table {
                 files
@@ -43,12 +76,11 @@ fn sources(ctx: &Context) -> anyhow::Result<(Vec<TableSource>, TableStats)> {
     for unknown in files.keys() {
         tracing::warn!("table `{unknown}` has no schema in this build of amt; not registered");
     }
-    Ok((out, stats))
+    Ok((out, stats, guard))
 }
 
 pub fn tables(ctx: &Context, args: &TablesArgs) -> anyhow::Result<ExitCode> {
-    let _lock = amt_cache::lock::StoreLock::acquire(&ctx.store_root, Mode::Shared, true)?;
-    let (sources, stats) = sources(ctx)?;
+    let (sources, stats, _pin) = sources(ctx)?;
     let mut rows = Vec::new();
     for (s, def) in sources.iter().zip(amt_schemas::TABLES) {
         let (n, parts) = stats.get(&s.name).copied().unwrap_or((0, 0));
@@ -106,27 +138,55 @@ pub fn sql(ctx: &Context, args: &SqlArgs) -> anyhow::Result<ExitCode> {
             "pass it as an argument (`amt sql \"SELECT ...\"`) or on stdin",
         ));
     }
-    let _lock = amt_cache::lock::StoreLock::acquire(&ctx.store_root, Mode::Shared, true)?;
-    let (sources, _) = sources(ctx)?;
-    let batches = amt_sql::query(&sources, &query).map_err(|e| {
-        let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
-        with_hint(
-            e,
-            format!(
-                "tables: {}; see their columns with `amt tables`",
-                names.join(", ")
-            ),
-        )
-    })?;
+    let (sources, _, _pin) = sources(ctx)?;
     let format = match args.format {
         SqlFormat::Table => Format::Table,
         SqlFormat::Csv => Format::Csv,
         SqlFormat::Json => Format::Json,
     };
-    let text = amt_sql::render(&batches, format)?;
-    print!("{text}");
-    if format == Format::Table {
-        println!();
+    let mut out = std::io::BufWriter::with_capacity(1 << 16, std::io::stdout());
+    let mut renderer = Renderer::new(format, &mut out, amt_sql::render::TABLE_ROWS);
+    let mut started = false;
+    let result = amt_sql::query_stream(&sources, &query, &ctx.cancel, &mut |batch| {
+        if !started {
+            renderer.start(&batch.schema())?;
+            started = true;
+        }
+        renderer.batch(batch)
+    });
+    let outcome = result.and_then(|schema| {
+        if !started {
+            renderer.start(&schema)?;
+        }
+        renderer.finish()
+    });
+    match outcome {
+        Ok(()) => Ok(ExitCode::SUCCESS),
+        Err(amt_sql::Error::Interrupted) => {
+            tracing::warn!("interrupted: the query was stopped");
+            Ok(ExitCode::from(crate::cli::EXIT_INTERRUPTED))
+        }
+        // The reader went away (`amt sql ... | head`): end quietly, as Unix tools do.
+        Err(amt_sql::Error::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
+            Ok(ExitCode::SUCCESS)
+        }
+        Err(e) => {
+            let hint = match &e {
+                amt_sql::Error::NotAQuery(_) => {
+                    "SQL in amt is read-only: artifacts change only through `amt run`".to_string()
+                }
+                amt_sql::Error::Query(m) if m.to_lowercase().contains("parquet") => {
+                    "an artifact file may be damaged: `amt cache verify` checks every file and evicts what is corrupt, then `amt run` rebuilds it".to_string()
+                }
+                _ => {
+                    let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();
+                    format!(
+                        "tables: {}; see their columns with `amt tables`",
+                        names.join(", ")
+                    )
+                }
+            };
+            Err(with_hint(e, hint))
+        }
     }
-    Ok(ExitCode::SUCCESS)
 }

@@ -99,12 +99,9 @@ pub fn install(ctx: &Context, args: &InstallArgs) -> anyhow::Result<ExitCode> {
         .iter()
         .any(|d| d.archive().is_some_and(|a| a.restricted));
     if needs_token {
-        let token = obtain_token(args, interactive, &mut input)?;
-        if token.is_none() {
-            tracing::warn!(
-                "no Zenodo access token given for a restricted dataset (--token-file, ZENODO_TOKEN or the prompt); the download will likely be refused"
-            );
-        }
+        // Without a token the download stage stops at once (before any request), naming the
+        // dataset and how to give one.
+        let token = obtain_token(args)?;
         download::set_token(token);
         download::set_token_in_url(args.token_in_url);
     }
@@ -358,15 +355,14 @@ pub fn token_cache_path() -> Option<PathBuf> {
     Some(base.join("amt").join("zenodo_token"))
 }
 
-/// The token: `--token-file`, then `ZENODO_TOKEN`, then the prompt (menu, or a terminal),
-/// then the cache. Never printed or logged.
-fn obtain_token(
-    args: &InstallArgs,
-    interactive: bool,
-    input: &mut impl BufRead,
-) -> anyhow::Result<Option<Secret>> {
+/// The token: `--token-file`, then `ZENODO_TOKEN`, then the prompt at a terminal (on stderr,
+/// without echo), then the cache. Without a terminal and without a cached token, an error says
+/// how to give one. Never printed or logged.
+fn obtain_token(args: &InstallArgs) -> anyhow::Result<Option<Secret>> {
     let cache = token_cache_path();
     let cached = || cache.as_deref().and_then(read_cached_token);
+    let bad_token =
+        |e: String, from: &str| with_hint(anyhow::anyhow!("{e}"), format!("check {from}"));
     let mut from_user = None;
     if let Some(f) = &args.token_file {
         let text = std::fs::read_to_string(f).map_err(|e| {
@@ -376,28 +372,28 @@ fn obtain_token(
             )
         })?;
         let t = Secret::new(&text)
+            .map_err(|e| bad_token(e, &format!("the token file `{}`", f.display())))?
             .ok_or_else(|| anyhow::anyhow!("the token file `{}` is empty", f.display()))?;
         from_user = Some(t);
-    } else if let Some(t) = std::env::var("ZENODO_TOKEN")
-        .ok()
-        .and_then(|v| Secret::new(&v))
+    } else if let Ok(v) = std::env::var("ZENODO_TOKEN")
+        && let Some(t) = Secret::new(&v).map_err(|e| bad_token(e, "ZENODO_TOKEN"))?
     {
         from_user = Some(t);
-    } else if interactive || std::io::stdin().is_terminal() {
+    } else if std::io::stdin().is_terminal() {
+        // At a terminal: asked on stderr (stdout is data), read without echo.
         let has_cache = cached().is_some();
-        print!(
-            "A chosen dataset needs a Zenodo access token (`amt install`, entry {MENU_TOKEN_INFO}, says how to get one). Enter it{}: ",
+        write!(
+            std::io::stderr(),
+            "A chosen dataset needs a Zenodo access token (`amt install`, entry {MENU_TOKEN_INFO}, says how to get one). Enter it{} (it is not shown): ",
             if has_cache {
                 ", or press Enter to use the cached one"
             } else {
-                ", or press Enter to go on without"
+                ""
             }
-        );
-        std::io::stdout().flush()?;
-        let mut line = String::new();
-        input.read_line(&mut line)?;
-        println!();
-        match Secret::new(&line) {
+        )?;
+        std::io::stderr().flush()?;
+        let line = rpassword::read_password()?;
+        match Secret::new(&line).map_err(|e| bad_token(e, "what was typed"))? {
             Some(t) => {
                 if let Some(p) = &cache {
                     match save_token(p, &t) {
@@ -409,6 +405,18 @@ fn obtain_token(
             }
             None => return Ok(cached()),
         }
+    } else if cached().is_none() {
+        // Not a terminal: a token cannot be typed safely (it would be read from a pipe, and
+        // echoed by whatever feeds it); say how to give one.
+        return Err(with_hint(
+            anyhow::anyhow!(
+                "a chosen dataset is restricted and needs a Zenodo access token, and there is no terminal to ask for it"
+            ),
+            format!(
+                "give it with `--token-file FILE` (a file holding only the token) or the ZENODO_TOKEN variable; request one at {}",
+                amt_stages::registry::TOKEN_REQUEST_URL
+            ),
+        ));
     }
     match from_user {
         Some(t) => {
@@ -438,13 +446,19 @@ fn read_cached_token(path: &Path) -> Option<Secret> {
             );
         }
     }
-    Secret::new(&text)
+    Secret::new(&text).ok().flatten()
 }
 
 /// Writes the token cache atomically, created with mode 0600 (never wider, not even briefly).
 pub fn save_token(path: &Path, token: &Secret) -> anyhow::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
+    // The folder is private whatever the umask.
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o700))?;
+    }
     let tmp = amt_cache::atomic::unique_temp_name(dir, "zenodo_token");
     let mut opts = std::fs::OpenOptions::new();
     opts.write(true).create_new(true);
@@ -502,6 +516,7 @@ pub(super) fn run_fetching_first(req: &RunRequest<'_>, reporter: &dyn Reporter) 
             datasets: &archived,
             stages_for: &fetch_stages,
             force,
+            no_wait: req.no_wait,
             cancel: req.cancel,
         },
         reporter,
@@ -573,7 +588,7 @@ mod tests {
         use std::os::unix::fs::PermissionsExt;
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("amt").join("zenodo_token");
-        save_token(&p, &Secret::new("s3cr3t").unwrap()).unwrap();
+        save_token(&p, &Secret::new("s3cr3t").unwrap().unwrap()).unwrap();
         let mode = std::fs::metadata(&p).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         assert_eq!(read_cached_token(&p).unwrap().expose(), "s3cr3t");

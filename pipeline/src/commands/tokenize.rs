@@ -9,7 +9,6 @@
 
 use std::process::ExitCode;
 
-use amt_cache::lock::{Mode, StoreLock};
 use amt_stages::notes::{self, read};
 use amt_symbolic::tokenizer::SEGMENT_SAMPLES;
 use amt_symbolic::vocab::{EOS, PAD, TIE};
@@ -36,23 +35,23 @@ pub fn tokenize(ctx: &Context, args: &TokenizeArgs) -> anyhow::Result<ExitCode> 
             "give at least 1 (the default)",
         ));
     }
-    let _lock = StoreLock::acquire(&ctx.store_root, Mode::Shared, true)?;
     let store = ctx.open_store()?;
     let ds = &args.dataset;
-    let artifact = match store.read_ref(notes::NAME, ds)? {
-        Some(key) => store.get(notes::NAME, ds, &key)?,
-        None => None,
+    let slot = amt_cache::Slot::dataset(ds);
+    let artifact = if slot.check().is_ok() {
+        store.current_pinned(notes::NAME, &slot)?
+    } else {
+        None
     };
     let build = format!("build them with `amt run --until notes --datasets {ds}`");
-    let Some(artifact) = artifact else {
+    let Some((artifact, _pin)) = artifact else {
         let refs = store.refs()?;
         let with_notes: Vec<String> = refs
             .iter()
-            .filter(|(s, _, _)| s == notes::NAME)
-            .map(|(_, d, _)| d.clone())
+            .filter(|r| r.stage == notes::NAME && r.slot.is_dataset())
+            .map(|r| r.slot.to_string())
             .collect();
-        let known =
-            refs.iter().any(|(_, d, _)| d == ds) || ctx.config.file.dataset.contains_key(ds);
+        let known = refs.iter().any(|r| r.slot == slot) || ctx.config.file.dataset.contains_key(ds);
         let listed = if with_notes.is_empty() {
             "no dataset has notes yet".to_string()
         } else {

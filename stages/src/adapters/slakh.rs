@@ -6,16 +6,18 @@
 //! stem is read when YourMT3's rule includes it (`audio_rendered && midi_saved`, both files
 //! present; for `babyslakh`, whose flags are all false, when both files are present). Notes
 //! follow YourMT3: drums from `is_drum` (program 128), the bass octave fix (unless the plugin is
-//! the exception), and the track's duration is its longest stem MIDI. The layout of each track
-//! is read from its path, as `amt_symbolic::datasets::SlakhTrack::open` does.
+//! the exception), and the track's duration is its longest stem MIDI. The release of each track
+//! is read from its files ([`SlakhLayout::detect`]), never from folder names.
 //!
-//! A `TrackNNNNN` folder without `metadata.yaml` (programs unknown) and a stem MIDI that does not
-//! parse are problems; a duplicate track id (the same track in two layouts of one folder)
+//! A `TrackNNNNN` folder without `metadata.yaml` (programs unknown), a track with no usable
+//! stem, and a stem MIDI that does not parse are problems; a duplicate track id (the same track in two layouts of one folder)
 //! keeps the first path in sorted order.
 
 use std::collections::BTreeSet;
 
-use amt_symbolic::datasets::{SlakhLayout, parse_slakh_metadata, slakh_stem_notes_with};
+use amt_symbolic::datasets::{
+    SlakhLayout, SlakhMetadata, parse_slakh_metadata, slakh_stem_notes_with,
+};
 
 use super::{
     Adapter, DatasetFiles, Listing, Problem, ReadOptions, StemNotes, TrackNotes, TrackSpec,
@@ -47,23 +49,9 @@ fn track_dir(rel: &str) -> Option<&str> {
     None
 }
 
-/// The release a track folder comes from, from its path (absolute folder + relative path)
-/// and files: the rule of `SlakhTrack::open`.
-fn layout(files: &DatasetFiles, dir: &str) -> SlakhLayout {
-    let abs = files.abs(dir);
-    let in_path = |name: &str| {
-        abs.ancestors().any(|a| {
-            a.file_name()
-                .is_some_and(|f| f.to_string_lossy().contains(name))
-        })
-    };
-    if in_path("babyslakh") {
-        SlakhLayout::Baby
-    } else if files.contains(&join(dir, "mix.flac")) || in_path("flac") {
-        SlakhLayout::FlacRedux
-    } else {
-        SlakhLayout::YourMt3_16k
-    }
+/// The release a track folder comes from, from its files.
+fn layout(files: &DatasetFiles, dir: &str, metadata: &SlakhMetadata) -> SlakhLayout {
+    SlakhLayout::detect(metadata, |rel| files.contains(&join(dir, rel)))
 }
 
 impl Adapter for Slakh {
@@ -121,7 +109,7 @@ impl Adapter for Slakh {
             Err(e) => return Ok(Err(Problem::new(&track.source, e))),
         };
         let dir = parent(&track.source);
-        let layout = layout(files, dir);
+        let layout = layout(files, dir, &metadata);
         let ext = match layout {
             SlakhLayout::FlacRedux => "flac",
             _ => "wav",
@@ -147,6 +135,21 @@ impl Adapter for Slakh {
                 }
                 Err(e) => return Ok(Err(Problem::new(midi, e))),
             }
+        }
+        if stems.is_empty() {
+            return Ok(Err(Problem::new(
+                &track.source,
+                format!(
+                    "no usable stem: none of the {} stems of `{dir}` has both `MIDI/Sxx.mid` and \
+                     `stems/Sxx.{ext}`{}",
+                    metadata.stems.len(),
+                    if layout == SlakhLayout::YourMt3_16k {
+                        " with `audio_rendered` and `midi_saved` true in its metadata"
+                    } else {
+                        ""
+                    }
+                ),
+            )));
         }
         Ok(Ok(TrackNotes { duration_s, stems }))
     }
@@ -181,7 +184,15 @@ mod tests {
         assert!(s00_flag < text.find("  S01:").unwrap());
         std::fs::write(track.join(METADATA), text).unwrap();
         let files = scan("slakh2100_yourmt3_16k", dir.path());
-        assert_eq!(layout(&files, "train/Track00001"), SlakhLayout::YourMt3_16k);
+        let meta = parse_slakh_metadata(
+            &std::fs::read_to_string(track.join(METADATA)).unwrap(),
+            &track.join(METADATA),
+        )
+        .unwrap();
+        assert_eq!(
+            layout(&files, "train/Track00001", &meta),
+            SlakhLayout::YourMt3_16k
+        );
         let listing = Slakh.tracks(&files).unwrap();
         assert_eq!(listing.tracks.len(), 1);
         assert!(listing.problems.is_empty());
@@ -215,7 +226,13 @@ mod tests {
     fn flac_redux_layout_matches_the_library_reader() {
         let root = fixtures().join("slakh/slakh2100_flac_redux");
         let files = scan("slakh2100_flac_redux", &root);
-        assert_eq!(layout(&files, "train/Track00001"), SlakhLayout::FlacRedux);
+        let meta_path = root.join("train/Track00001").join(METADATA);
+        let meta = parse_slakh_metadata(&std::fs::read_to_string(&meta_path).unwrap(), &meta_path)
+            .unwrap();
+        assert_eq!(
+            layout(&files, "train/Track00001", &meta),
+            SlakhLayout::FlacRedux
+        );
         let listing = Slakh.tracks(&files).unwrap();
         assert_eq!(listing.tracks.len(), 1);
         let opts = ReadOptions {

@@ -64,8 +64,9 @@ use crate::adapters::{self, Adapter, DatasetFiles, Problem, ReadOptions, TrackNo
 use crate::{DatasetSpec, Error, Job, PlanContext, Result, Stage, parse_config};
 
 pub const NAME: &str = "notes";
-/// v1: Slakh, MAESTRO, GuitarSet adapters.
-pub const VERSION: u32 = 1;
+/// v1: Slakh, MAESTRO, GuitarSet adapters. v2: truncated MIDI, tracks without stems or
+/// notes are problems; the Slakh release is read from the files.
+pub const VERSION: u32 = 2;
 /// The `adapter` value that picks the adapter from the dataset name.
 pub const AUTO: &str = "auto";
 
@@ -301,8 +302,22 @@ pub fn skip_reason(name: &str, config: &Value) -> Option<String> {
     ))
 }
 
-/// Note events of each stem; notes the event builder rejects quarantine the track.
+/// Note events of each stem; notes the event builder rejects quarantine the track, and so does
+/// a track without any note (nothing to train or score on).
 fn events_of(notes: TrackNotes, source: &str) -> Outcome {
+    if notes.stems.iter().all(|s| s.notes.is_empty()) {
+        return Outcome::Quarantined(Problem::new(
+            source,
+            if notes.stems.iter().any(|s| s.stem_id.is_some()) {
+                format!(
+                    "no notes: none of its {} stem(s) holds a note; check its MIDI files",
+                    notes.stems.len()
+                )
+            } else {
+                "no notes: its annotations hold no note; check the annotation file".to_string()
+            },
+        ));
+    }
     let mut lists = Vec::with_capacity(notes.stems.len());
     for stem in &notes.stems {
         match NoteEventList::from_notes(&stem.notes) {

@@ -501,9 +501,9 @@ fn forbidden_restricted_dataset_without_token_is_explained() {
     let msg = assert_failed(&out);
     assert!(msg.contains("needs a Zenodo access token"), "{msg}");
     assert!(msg.contains("https://zenodo.org/records/10016397"), "{msg}");
-    assert!(msg.contains("`secretset`"), "{msg}");
-    // One request: 403 is not retried.
-    assert_eq!(w.server.requests().len(), 1);
+    assert!(msg.contains("--token-file"), "{msg}");
+    // Without a token it stops at once: no request at all (it used to try, and get 403).
+    assert_eq!(w.server.requests().len(), 0);
     assert_eq!(w.download_files(), Vec::<String>::new());
     assert_eq!(w.home_entries(), Vec::<String>::new());
     assert!(!w.home.store().join("artifacts/download").exists());
@@ -1040,11 +1040,14 @@ fn menu_exits_cleanly_on_eof() {
 fn menu_token_entry_prints_instructions_and_restricted_choice_asks_once() {
     let w = World::new();
     let out = menu(&w, "17\n8, 9\n\n");
-    assert_ok(&out);
-    let (o, _) = text(&out);
+    let (o, e) = text(&out);
     assert!(o.contains("https://zenodo.org/records/10016397"), "{o}");
-    assert_eq!(o.matches("needs a Zenodo access token").count(), 1, "{o}");
     assert!(o.contains("Installing: mir_st500, cmedia"), "{o}");
+    // No terminal to type the token at: one clear error on stderr, nothing asked on stdout.
+    assert_eq!(out.status.code(), Some(1), "{o}{e}");
+    assert_eq!(e.matches("needs a Zenodo access token").count(), 1, "{e}");
+    assert!(e.contains("--token-file"), "{e}");
+    assert!(!o.contains("Enter it"), "{o}");
 }
 
 #[test]
