@@ -67,6 +67,19 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+impl Error {
+    /// The reader of the output went away (`amt sql ... | head`).
+    pub fn is_broken_pipe(&self) -> bool {
+        let io = match self {
+            Error::Output(e) => Some(e),
+            Error::Format(arrow::error::ArrowError::IoError(_, e)) => Some(e),
+            _ => None,
+        };
+        io.is_some_and(|e| e.kind() == std::io::ErrorKind::BrokenPipe)
+            || matches!(self, Error::Format(e) if e.to_string().contains("Broken pipe"))
+    }
+}
+
 /// Stack of the threads that parse, plan and run a query: deep expression trees recurse deeply
 /// in DataFusion's planner (an OR chain of 500 terms overflowed 8 MiB in a debug build).
 const STACK_BYTES: usize = 256 << 20;

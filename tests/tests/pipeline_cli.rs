@@ -5,7 +5,7 @@ mod common;
 
 use std::time::{Duration, Instant};
 
-use common::{Home, count_files, fixtures, outcomes, t};
+use common::{Home, count_files, fixtures, outcomes, t, wait_for};
 
 fn two_datasets() -> Home {
     let h = Home::new();
@@ -428,14 +428,6 @@ fn demo_runs_twice_and_rebuilds_nothing_the_second_time() {
     let err = String::from_utf8_lossy(&second.stderr);
     assert!(err.contains("0 built, "), "{err}");
     assert!(!err.contains(": built in"), "{err}");
-}
-
-fn wait_for(cond: impl Fn() -> bool) {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while !cond() {
-        assert!(Instant::now() < deadline, "timed out waiting");
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn glob_one(dir: &std::path::Path, name: &str) -> std::path::PathBuf {

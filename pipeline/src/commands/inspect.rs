@@ -79,6 +79,28 @@ fn sources(
     Ok((out, stats, guard))
 }
 
+/// Table files of the current artifacts whose bytes differ from their manifest (read only
+/// when a query failed on a Parquet file, to name it).
+fn damaged_table_files(ctx: &Context) -> Vec<PathBuf> {
+    let Ok(store) = ctx.open_store() else {
+        return Vec::new();
+    };
+    let Ok((artifacts, _)) = store.current() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for a in &artifacts {
+        for f in a.manifest.files.iter().filter(|f| f.table.is_some()) {
+            let path = a.dir.join(&f.path);
+            match amt_cache::store::hash_file(&path) {
+                Ok((size, hash)) if size == f.size && hash == f.blake3 => {}
+                _ => out.push(path),
+            }
+        }
+    }
+    out
+}
+
 pub fn tables(ctx: &Context, args: &TablesArgs) -> anyhow::Result<ExitCode> {
     let (sources, stats, _pin) = sources(ctx)?;
     let mut rows = Vec::new();
@@ -167,16 +189,27 @@ pub fn sql(ctx: &Context, args: &SqlArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::from(crate::cli::EXIT_INTERRUPTED))
         }
         // The reader went away (`amt sql ... | head`): end quietly, as Unix tools do.
-        Err(amt_sql::Error::Output(e)) if e.kind() == std::io::ErrorKind::BrokenPipe => {
-            Ok(ExitCode::SUCCESS)
-        }
+        Err(e) if e.is_broken_pipe() => Ok(ExitCode::SUCCESS),
         Err(e) => {
             let hint = match &e {
                 amt_sql::Error::NotAQuery(_) => {
                     "SQL in amt is read-only: artifacts change only through `amt run`".to_string()
                 }
                 amt_sql::Error::Query(m) if m.to_lowercase().contains("parquet") => {
-                    "an artifact file may be damaged: `amt cache verify` checks every file and evicts what is corrupt, then `amt run` rebuilds it".to_string()
+                    let damaged = damaged_table_files(ctx);
+                    if damaged.is_empty() {
+                        "an artifact file may be damaged: `amt cache verify` checks every file and evicts what is corrupt, then `amt run` rebuilds it".to_string()
+                    } else {
+                        format!(
+                            "{} no longer match{} its manifest: `amt cache verify` evicts what is corrupt, then `amt run` rebuilds it",
+                            damaged
+                                .iter()
+                                .map(|p| format!("`{}`", p.display()))
+                                .collect::<Vec<_>>()
+                                .join(", "),
+                            if damaged.len() == 1 { "es" } else { "" }
+                        )
+                    }
                 }
                 _ => {
                     let names: Vec<&str> = sources.iter().map(|s| s.name.as_str()).collect();

@@ -151,3 +151,22 @@ pub fn count_files(dir: &Path) -> (usize, u64) {
     }
     (n, bytes)
 }
+
+/// Polls `cond` every 20 ms for at most 30 s.
+pub fn wait_for(cond: impl Fn() -> bool) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !cond() {
+        assert!(std::time::Instant::now() < deadline, "timed out waiting");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
+/// Sends SIGINT (Ctrl-C) to a process.
+pub fn interrupt(pid: u32) {
+    let ok = Command::new("kill")
+        .args(["-INT", &pid.to_string()])
+        .status()
+        .expect("kill runs")
+        .success();
+    assert!(ok, "kill -INT {pid}");
+}

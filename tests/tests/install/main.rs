@@ -1113,3 +1113,187 @@ fn test_server_answers_ranges_and_drops() {
     assert_eq!(s.requests().len(), 4);
     assert_eq!(s.requests()[1].header("range"), Some("bytes=4-"));
 }
+
+/// The kept archive of `tinyset` (published with `tiny_archive()`).
+fn kept_tiny(w: &World, archive: &[u8]) -> PathBuf {
+    w.downloads().join(format!("{}-t.tar.gz", md5_hex(archive)))
+}
+
+fn tamper(path: &Path) {
+    let mut b = std::fs::read(path).unwrap();
+    let i = b.len() / 2;
+    b[i] ^= 0x5a;
+    std::fs::write(path, b).unwrap();
+}
+
+#[test]
+fn a_tampered_kept_archive_is_verified_again_before_extraction_and_by_cache_verify() {
+    let w = World::new();
+    let (archive, _) = tiny_archive();
+    w.publish(
+        "tinyset",
+        "t.tar.gz",
+        archive.clone(),
+        None,
+        false,
+        Behavior::Normal,
+    );
+    assert_ok(&w.install("tinyset", &[]));
+    let n = w.count_sql("tinyset");
+    assert_eq!(w.server.requests().len(), 1);
+
+    // Corrupt the kept archive and remove the dataset folder: the next install checks the
+    // archive again, downloads it again, and extracts good data.
+    tamper(&kept_tiny(&w, &archive));
+    std::fs::remove_dir_all(w.home.path().join("tinyset_16k")).unwrap();
+    let out = w.install("tinyset", &[]);
+    assert_ok(&out);
+    assert_eq!(w.server.requests().len(), 2, "downloaded again");
+    assert_eq!(w.count_sql("tinyset"), n);
+    assert_eq!(std::fs::read(kept_tiny(&w, &archive)).unwrap(), archive);
+
+    // `cache verify` checks kept downloads too: a changed one is reported and deleted.
+    tamper(&kept_tiny(&w, &archive));
+    let out = w.cmd(&["cache", "verify"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let (o, _) = text(&out);
+    assert!(o.contains("kept download") && o.contains("t.tar.gz"), "{o}");
+    assert!(!kept_tiny(&w, &archive).exists());
+}
+
+#[test]
+fn a_line_break_inside_the_token_is_an_error_about_the_token() {
+    let w = World::new();
+    let (archive, _) = tiny_archive();
+    w.publish(
+        "secretset",
+        "s.tar.gz",
+        archive,
+        None,
+        true,
+        Behavior::Normal,
+    );
+    let token_file = w.aside.path().join("token.txt");
+    std::fs::write(&token_file, "zt-first-half\r\nsecond-half\n").unwrap();
+    let reg = w.registry_path();
+    let out = w
+        .cmd(&[
+            "install",
+            "--datasets",
+            "secretset",
+            "--registry",
+            reg.to_str().unwrap(),
+            "--token-file",
+            token_file.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let msg = assert_failed(&out);
+    assert!(msg.contains("line break"), "{msg}");
+    assert!(
+        !msg.contains("first-half") && !msg.contains("second-half"),
+        "{msg}"
+    );
+    assert_eq!(w.server.requests().len(), 0, "no network retries");
+}
+
+#[test]
+fn the_token_cache_folder_is_private_whatever_the_umask() {
+    let w = World::new();
+    let (archive, _) = tiny_archive();
+    w.publish(
+        "secretset",
+        "s.tar.gz",
+        archive,
+        None,
+        true,
+        Behavior::Normal,
+    );
+    let token_file = w.aside.path().join("token.txt");
+    std::fs::write(&token_file, "zt-umask-check\n").unwrap();
+    let reg = w.registry_path();
+    let mut c = Command::new("sh");
+    c.arg("-c")
+        .arg("umask 000; exec \"$0\" \"$@\"")
+        .arg(common::amt_bin())
+        .args(["--data-home", w.home.path().to_str().unwrap()])
+        .args(["install", "--datasets", "secretset", "--registry"])
+        .arg(&reg)
+        .args(["--token-file", token_file.to_str().unwrap(), "--save-token"])
+        .env("XDG_CONFIG_HOME", w.config_home())
+        .env_remove("ZENODO_TOKEN")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::null());
+    assert_ok(&c.output().unwrap());
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: PathBuf| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode(w.config_home().join("amt")), 0o700);
+    assert_eq!(mode(w.config_home().join("amt/zenodo_token")), 0o600);
+}
+
+/// At a terminal (a pty made by `script`), the prompt goes to the terminal through stderr and
+/// what is typed is not echoed.
+#[test]
+fn the_token_typed_at_a_terminal_is_not_echoed() {
+    let w = World::new();
+    let (archive, _) = tiny_archive();
+    w.publish(
+        "secretset",
+        "s.tar.gz",
+        archive,
+        None,
+        true,
+        Behavior::Normal,
+    );
+    let token = "zt-TYPED-4c1e9a77";
+    let reg = w.registry_path();
+    let line = format!(
+        "{} --data-home {} install --datasets secretset --registry {}",
+        common::amt_bin().display(),
+        w.home.path().display(),
+        reg.display()
+    );
+    let mut child = Command::new("script")
+        .args(["-qec", &line, "/dev/null"])
+        .env("XDG_CONFIG_HOME", w.config_home())
+        .env_remove("ZENODO_TOKEN")
+        .env("NO_COLOR", "1")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stdout = child.stdout.take().unwrap();
+    let mut seen = Vec::new();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("Enter it") {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no prompt: {}",
+            String::from_utf8_lossy(&seen)
+        );
+        let n = std::io::Read::read(&mut stdout, &mut buf).unwrap();
+        assert!(n > 0, "no prompt: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let mut stdin = child.stdin.take().unwrap();
+    stdin.write_all(format!("{token}\n").as_bytes()).unwrap();
+    stdin.flush().unwrap();
+    std::io::Read::read_to_end(&mut stdout, &mut seen).unwrap();
+    drop(stdin);
+    let _ = child.wait();
+    let all = String::from_utf8_lossy(&seen);
+    assert!(!all.contains(token), "the token was echoed: {all}");
+    // It was taken: the server saw it as a bearer token.
+    let bearer = format!("Bearer {token}");
+    assert!(
+        w.server
+            .requests()
+            .iter()
+            .any(|r| r.header("authorization") == Some(bearer.as_str())),
+        "{:?}",
+        w.server.requests().len()
+    );
+}
