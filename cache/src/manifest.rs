@@ -59,9 +59,10 @@ pub struct PartEntry {
     /// The part's folder inside the artifact (`parts/<id>`); its files are listed in
     /// [`Manifest::files`] under that prefix.
     pub dir: String,
-    /// The input files the part depends on (dataset-relative), for `amt status`.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub deps: Vec<String>,
+    /// The input files the part depends on (dataset-relative path -> blake3), so that
+    /// `amt status` can say which file of which track changed.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub deps: BTreeMap<String, String>,
     /// Facts the stage recorded for the part (row counts...).
     #[serde(default, skip_serializing_if = "Value::is_null")]
     pub summary: Value,

@@ -9,6 +9,7 @@
 //! When every part is done, the artifact links the parts' files (hashes kept, nothing read
 //! back) and the area is removed.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -29,9 +30,9 @@ pub struct Part {
     pub digest: String,
     /// Its files, relative to the part's folder.
     pub files: Vec<FileEntry>,
-    /// The dataset files it depends on (for `amt status`).
+    /// The dataset files it depends on, with their blake3 (for `amt status`).
     #[serde(default)]
-    pub deps: Vec<String>,
+    pub deps: BTreeMap<String, String>,
     #[serde(default)]
     pub summary: Value,
 }
@@ -204,7 +205,12 @@ impl PartWriter {
     }
 
     /// Publishes the part atomically into the area.
-    pub fn commit(mut self, digest: &str, deps: Vec<String>, summary: Value) -> Result<Part> {
+    pub fn commit(
+        mut self,
+        digest: &str,
+        deps: BTreeMap<String, String>,
+        summary: Value,
+    ) -> Result<Part> {
         let part = Part {
             unit: self.unit.clone(),
             digest: digest.to_string(),

@@ -635,12 +635,19 @@ impl ArtifactWriter {
         Ok(w.finish()?.rows.unwrap_or(0))
     }
 
-    /// Adds a finished part (its files hard-linked, hashes kept) under `parts/<dir>/`.
+    /// Adds a finished part (its files hard-linked, hashes kept) under `parts/<dir>/`; its
+    /// files belong to no table.
     pub fn add_part(&self, area: &crate::parts::PartArea, part: &crate::parts::Part) -> Result<()> {
         let entry = crate::parts::manifest_entry(part);
         for f in &part.files {
             let from = area.part_dir(&part.unit).join(&f.path);
-            crate::writer::link_file(self, &from, &format!("{}/{}", entry.dir, f.path), f)?;
+            // A part's own table files are its internals: the stage consolidates them into
+            // the artifact's tables, which are what SQL reads.
+            let internal = FileEntry {
+                table: None,
+                ..f.clone()
+            };
+            crate::writer::link_file(self, &from, &format!("{}/{}", entry.dir, f.path), &internal)?;
         }
         self.parts
             .lock()

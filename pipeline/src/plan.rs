@@ -146,11 +146,16 @@ pub fn plan_dataset(
         let spec = KeySpec {
             stage: name.clone(),
             version: stage.version(),
-            config: cfg,
+            config: cfg.clone(),
             inputs,
         };
         let key = spec.key();
-        let (state, why) = compare(store, &spec, &key, &entry.slot, &out);
+        let (state, mut why) = compare(store, &spec, &key, &entry.slot, &out);
+        if state == State::Stale
+            && let Some(line) = part_changes(store, stage.as_ref(), &ctx, &name, &entry.slot)
+        {
+            why.insert(0, line);
+        }
         entry.state = state;
         entry.why = why;
         entry.key = Some(key);
@@ -158,6 +163,23 @@ pub fn plan_dataset(
         out.push(entry);
     }
     out
+}
+
+/// For a track-grained stage: which tracks changed since the slot's current artifact, when the
+/// stage can list its units while planning.
+fn part_changes(
+    store: &Store,
+    stage: &dyn Stage,
+    ctx: &PlanContext<'_>,
+    name: &str,
+    slot: &Slot,
+) -> Option<String> {
+    let previous = store.current_of(name, slot).ok()??;
+    if previous.manifest.parts.is_empty() {
+        return None;
+    }
+    let units = stage.plan_units(ctx).ok()??;
+    amt_stages::parts::explain_changes(&previous.manifest, &units, 5)
 }
 
 fn compare(

@@ -56,6 +56,13 @@ pub trait Stage: Send + Sync {
         None
     }
 
+    /// Track-grained stages: the units a build would have now, with their digests, when they
+    /// can be known while planning (cheaply: from fingerprints, not by reading data). `amt
+    /// status` uses them to say which tracks changed. Default: not known.
+    fn plan_units(&self, _ctx: &PlanContext<'_>) -> Result<Option<Vec<parts::Unit>>> {
+        Ok(None)
+    }
+
     /// Digests of inputs that live outside the store (a dataset folder), by input name.
     fn external_inputs(&self, job: &PlanContext<'_>) -> Result<BTreeMap<String, String>>;
 
