@@ -148,12 +148,23 @@ impl<'a> FileSink<'a> {
     }
 }
 
+/// Writes of at least this size hash on another thread while the bytes are written.
+const PARALLEL_HASH_BYTES: usize = 1 << 20;
+
 impl Write for FileSink<'_> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.out.write_all(buf).map_err(|e| {
+        let (out, hasher) = (&mut self.out, &mut self.hasher);
+        let written = if buf.len() >= PARALLEL_HASH_BYTES {
+            // Large writes (audio, shards): hashing overlaps the copy into the page cache, so
+            // publishing costs about the write alone.
+            rayon::join(|| out.write_all(buf), || hasher.update_rayon(buf)).0
+        } else {
+            hasher.update(buf);
+            out.write_all(buf)
+        };
+        written.map_err(|e| {
             std::io::Error::new(e.kind(), format!("{e} (writing `{}`)", self.path.display()))
         })?;
-        self.hasher.update(buf);
         self.size += buf.len() as u64;
         Ok(buf.len())
     }

@@ -170,6 +170,9 @@ pub struct TokenizeArgs {
 
 #[derive(Debug, Args)]
 pub struct BenchArgs {
+    /// What to measure [default: the no-op run and the fingerprint throughput]
+    #[command(subcommand)]
+    pub what: Option<BenchWhat>,
     /// Tracks (3 small files each) in the no-op benchmark dataset
     #[arg(long, default_value_t = 2000)]
     pub tracks: usize,
@@ -182,6 +185,23 @@ pub struct BenchArgs {
     /// Print as JSON
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchWhat {
+    /// Publishing a large artifact: hash-while-write against a plain write of the same bytes,
+    /// and the bytes read back (from /proc/self/io)
+    Publish {
+        /// Size of the artifact's file in megabytes
+        #[arg(long, default_value_t = 4096)]
+        megabytes: usize,
+    },
+    /// `amt sql` on a table of many rows: time to the first row and to the end
+    Sql {
+        /// Rows of the generated `notes` table
+        #[arg(long, default_value_t = 10_000_000)]
+        rows: usize,
+    },
 }
 
 #[derive(Debug, Args)]

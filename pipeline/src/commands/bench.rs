@@ -5,11 +5,15 @@
 //!   file against the memo, derive keys, compare refs), after one cold run.
 //! - the cold run of a second dataset of large files gives the fingerprint throughput (MB/s;
 //!   the files were just written, so they come from the page cache: hashing, not disk).
+//! - `publish`: one large file written through the store (hashed while written) against the
+//!   same bytes written plainly, and the bytes the process read while publishing.
+//! - `sql`: a `notes` table of many rows, queried through the same code as `amt sql`: time to
+//!   the first row and to the last.
 
 use std::process::ExitCode;
 use std::time::Instant;
 
-use crate::cli::{BenchArgs, DatasetsArg, RunArgs};
+use crate::cli::{BenchArgs, BenchWhat, DatasetsArg, RunArgs};
 use crate::config::Config;
 use crate::context::{Context, default_store};
 use crate::graph::Graph;
@@ -36,6 +40,11 @@ pub fn bench(
     args: &BenchArgs,
     cancel: std::sync::Arc<std::sync::atomic::AtomicBool>,
 ) -> anyhow::Result<ExitCode> {
+    match &args.what {
+        Some(BenchWhat::Publish { megabytes }) => return publish(*megabytes, args.json),
+        Some(BenchWhat::Sql { rows }) => return sql(*rows, args.json),
+        None => {}
+    }
     let dir = tempfile::tempdir()?;
     let data_home = dir.path().to_owned();
     // Many small tracks: mix.wav, all_src.mid, metadata.yaml each.
@@ -115,5 +124,228 @@ pub fn bench(
             mb / cold_big
         );
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn profile() -> &'static str {
+    if cfg!(debug_assertions) {
+        "debug"
+    } else {
+        "release"
+    }
+}
+
+fn print_report(report: &serde_json::Value, json: bool, lines: &[String]) -> anyhow::Result<()> {
+    if json {
+        println!("{}", serde_json::to_string_pretty(report)?);
+    } else {
+        for l in lines {
+            println!("{l}");
+        }
+    }
+    Ok(())
+}
+
+/// (`rchar`, `read_bytes`) of this process from /proc/self/io: bytes read by syscalls, and
+/// bytes fetched from storage.
+fn io_read() -> (u64, u64) {
+    let text = std::fs::read_to_string("/proc/self/io").unwrap_or_default();
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (field("rchar:"), field("read_bytes:"))
+}
+
+/// A chunk of pseudo-random bytes (not compressible, not all zeros).
+fn chunk(n: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x as u8
+        })
+        .collect()
+}
+
+fn publish(megabytes: usize, json: bool) -> anyhow::Result<ExitCode> {
+    use std::io::Write;
+    let dir = tempfile::tempdir()?;
+    let block = chunk(8 << 20, 42);
+    let blocks = (megabytes << 20).div_ceil(block.len()).max(1);
+    let bytes = (blocks * block.len()) as u64;
+
+    // Plain: the same bytes to a file, fsynced.
+    let plain = |name: &str| -> anyhow::Result<f64> {
+        let t = Instant::now();
+        let path = dir.path().join(name);
+        let mut f = std::io::BufWriter::with_capacity(1 << 20, fs_err::File::create(&path)?);
+        for _ in 0..blocks {
+            f.write_all(&block)?;
+        }
+        f.flush()?;
+        f.get_ref().sync_all()?;
+        let s = t.elapsed().as_secs_f64();
+        fs_err::remove_file(&path)?;
+        Ok(s)
+    };
+    // Through the store: hashed while written, manifest from the recorded hash.
+    let store = amt_cache::Store::open(&dir.path().join("store"))?;
+    let published = |n: u32| -> anyhow::Result<(f64, (u64, u64))> {
+        let key = amt_cache::KeySpec {
+            stage: "bench".into(),
+            version: n,
+            config: serde_json::json!({}),
+            inputs: Default::default(),
+        }
+        .key();
+        let before = io_read();
+        let t = Instant::now();
+        let w = store.begin("bench", &amt_cache::Slot::dataset("bench"), &key)?;
+        let mut f = w.create("big.bin")?;
+        for _ in 0..blocks {
+            f.write_all(&block)?;
+        }
+        f.finish()?;
+        let a = w.commit(1, Default::default(), serde_json::json!({}), false)?;
+        let s = t.elapsed().as_secs_f64();
+        let after = io_read();
+        store.evict(&a.dir)?;
+        Ok((s, (after.0 - before.0, after.1 - before.1)))
+    };
+    // Alternated, best of two each, so that neither side gets the colder page cache.
+    let (mut plain_s, mut store_s, mut read) = (f64::INFINITY, f64::INFINITY, (0, 0));
+    for n in 0..2 {
+        plain_s = plain_s.min(plain("plain.bin")?);
+        let (s, r) = published(n)?;
+        store_s = store_s.min(s);
+        read = (read.0.max(r.0), read.1.max(r.1));
+    }
+    let (before, after) = ((0u64, 0u64), read);
+    let report = serde_json::json!({
+        "profile": profile(),
+        "bytes": bytes,
+        "plain_write_s": plain_s,
+        "store_publish_s": store_s,
+        "ratio": store_s / plain_s,
+        "read_syscall_bytes_while_publishing": after.0 - before.0,
+        "read_storage_bytes_while_publishing": after.1 - before.1,
+    });
+    let lines = vec![
+        format!("{} build", profile()),
+        format!(
+            "publish {:.2} GB: plain write {plain_s:.2} s, store (hash while writing) {store_s:.2} s = {:.2}x",
+            bytes as f64 / 1e9,
+            store_s / plain_s
+        ),
+        format!(
+            "read while publishing: {} bytes by syscalls, {} bytes from storage",
+            after.0 - before.0,
+            after.1 - before.1
+        ),
+    ];
+    print_report(&report, json, &lines)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn sql(rows: usize, json: bool) -> anyhow::Result<ExitCode> {
+    use amt_schemas::notes::{self, NoteRow, NotesBuilder};
+    let dir = tempfile::tempdir()?;
+    let store = amt_cache::Store::open(dir.path())?;
+    let key = amt_cache::KeySpec {
+        stage: "notes".into(),
+        version: 0,
+        config: serde_json::json!({"bench_rows": rows}),
+        inputs: Default::default(),
+    }
+    .key();
+    let slot = amt_cache::Slot::dataset("bench");
+    let t = Instant::now();
+    let w = store.begin("notes", &slot, &key)?;
+    let mut table = w.table(notes::NAME, notes::schema())?;
+    let mut done = 0;
+    while done < rows {
+        let n = (rows - done).min(65_536);
+        let mut b = NotesBuilder::new();
+        for i in done..done + n {
+            let track = format!("Track{:05}", i / 5000);
+            b.push(&NoteRow {
+                dataset: "bench",
+                track_id: &track,
+                stem_id: None,
+                program: (i % 128) as u8,
+                is_drum: i % 10 == 0,
+                onset: i as f64 * 0.01,
+                offset: i as f64 * 0.01 + 0.25,
+                pitch: (21 + i % 88) as u8,
+                velocity: 1,
+            });
+        }
+        table.write(&b.finish())?;
+        done += n;
+    }
+    table.finish()?;
+    let a = w.commit(0, Default::default(), serde_json::json!({}), false)?;
+    store.write_ref("notes", &slot, &key)?;
+    let write_s = t.elapsed().as_secs_f64();
+    let sources: Vec<amt_sql::TableSource> = amt_schemas::TABLES
+        .iter()
+        .map(|d| amt_sql::TableSource {
+            name: d.name.to_string(),
+            schema: (d.schema)(),
+            files: if d.name == notes::NAME {
+                a.table_files().map(|(_, p)| p).collect()
+            } else {
+                Vec::new()
+            },
+        })
+        .collect();
+    let cancel = std::sync::atomic::AtomicBool::new(false);
+    let t = Instant::now();
+    let mut first = None;
+    let mut seen = 0u64;
+    amt_sql::query_stream(&sources, "SELECT * FROM notes", &cancel, &mut |b| {
+        first.get_or_insert_with(|| t.elapsed().as_secs_f64());
+        seen += b.num_rows() as u64;
+        Ok(true)
+    })?;
+    let all_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let mut first_limited = None;
+    amt_sql::query_stream(
+        &sources,
+        "SELECT * FROM notes LIMIT 10",
+        &cancel,
+        &mut |_| {
+            first_limited.get_or_insert_with(|| t.elapsed().as_secs_f64());
+            Ok(true)
+        },
+    )?;
+    let report = serde_json::json!({
+        "profile": profile(),
+        "rows": rows,
+        "write_s": write_s,
+        "first_row_s": first,
+        "all_rows_s": all_s,
+        "rows_streamed": seen,
+        "limit_10_first_row_s": first_limited,
+    });
+    let lines = vec![
+        format!("{} build", profile()),
+        format!("wrote {rows} rows of `notes` in {write_s:.2} s"),
+        format!(
+            "SELECT * FROM notes: first row after {:.3} s, all {seen} rows after {all_s:.2} s",
+            first.unwrap_or(f64::NAN)
+        ),
+        format!(
+            "SELECT * FROM notes LIMIT 10: first row after {:.3} s",
+            first_limited.unwrap_or(f64::NAN)
+        ),
+    ];
+    print_report(&report, json, &lines)?;
     Ok(ExitCode::SUCCESS)
 }
