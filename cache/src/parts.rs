@@ -44,6 +44,12 @@ impl Part {
     }
 }
 
+/// The folder name of the part of `unit` (`parts/<this>/` in an artifact): a hash of its id,
+/// since ids may hold any character.
+pub fn part_dir_name(unit: &str) -> String {
+    dir_name(unit)
+}
+
 fn dir_name(unit: &str) -> String {
     blake3::hash(unit.as_bytes()).to_hex()[..20].to_string()
 }
@@ -179,6 +185,9 @@ impl FileRegistry for PartWriter {
     }
     fn record(&self, entry: FileEntry) {
         self.files.record(entry)
+    }
+    fn release(&self, rel: &str) {
+        self.files.release(rel)
     }
 }
 

@@ -584,6 +584,9 @@ impl FileRegistry for ArtifactWriter {
     fn record(&self, entry: FileEntry) {
         self.files.record(entry)
     }
+    fn release(&self, rel: &str) {
+        self.files.release(rel)
+    }
 }
 
 impl ArtifactWriter {

@@ -29,6 +29,8 @@ pub trait FileRegistry: Sync {
     fn claim(&self, rel: &str) -> Result<()>;
     /// Records a finished file.
     fn record(&self, entry: FileEntry);
+    /// Forgets a claimed path whose file was discarded.
+    fn release(&self, rel: &str);
 }
 
 /// The files of one registry, by relative path: claimed, then finished.
@@ -47,6 +49,10 @@ impl FileList {
         }
         e.insert(rel.to_string(), None);
         Ok(())
+    }
+
+    pub(crate) fn release(&self, rel: &str) {
+        self.entries.lock().expect("not poisoned").remove(rel);
     }
 
     pub(crate) fn record(&self, entry: FileEntry) {
@@ -121,6 +127,21 @@ impl<'a> FileSink<'a> {
     /// The file's absolute path.
     pub fn path(&self) -> &Path {
         &self.path
+    }
+
+    /// Deletes the file instead of finishing it (the work it held was abandoned).
+    pub fn discard(self) -> Result<()> {
+        let FileSink {
+            registry,
+            rel,
+            path,
+            out,
+            ..
+        } = self;
+        drop(out);
+        fs_err::remove_file(&path)?;
+        registry.release(&rel);
+        Ok(())
     }
 
     /// Flushes, fsyncs and records the file with its size and hash (never read back).

@@ -1,5 +1,9 @@
-//! libtorch (tch) code. For now: the facts `amt doctor` reports about the libtorch amt runs
-//! against. The YourMT3 encoders, decoders and the trainer come with the model issue.
+//! libtorch (tch) code: the audio front-end shared by the shards and the model, `.npy` files,
+//! and the facts `amt doctor` reports about the libtorch amt runs against.
+
+pub mod frontend;
+pub mod npy;
+pub mod stream;
 
 use serde::Serialize;
 

@@ -87,6 +87,33 @@ pub enum Command {
     Tokenize(TokenizeArgs),
     /// Score estimated MIDI files against reference MIDI files (mir_eval / YourMT3 metrics)
     Eval(EvalArgs),
+    /// The model's input for audio files: spectrograms of YourMT3's 2.048 s segments, as .npy
+    /// and/or a picture
+    Features(FeaturesArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct FeaturesArgs {
+    /// Audio files (WAV, FLAC, MP3, OGG/Vorbis; any rate and channel count)
+    #[arg(value_name = "AUDIO")]
+    pub audio: Vec<PathBuf>,
+    /// A float32 waveform already at 16 kHz, shape (samples,) or (1, samples), instead of
+    /// (or besides) audio files
+    #[arg(long, value_name = "IN.npy", required_unless_present = "audio")]
+    pub waveform_npy: Option<PathBuf>,
+    /// `melspec` (YMT3+: 512 mel bins) or `spec` (Perceiver-TF: 1024 linear bins)
+    #[arg(long, default_value = "melspec")]
+    pub codec: String,
+    /// STFT hop in samples [default: 128 for melspec, 300 for spec]
+    #[arg(long, value_name = "N")]
+    pub hop: Option<i64>,
+    /// Write the spectrograms as float32 .npy, shape (segments, frames, bins); with several
+    /// inputs, `-<input name>` is added before the extension
+    #[arg(long, value_name = "OUT.npy")]
+    pub npy: Option<PathBuf>,
+    /// Write a picture of the spectrogram (time in seconds, frequency in Hz)
+    #[arg(long, value_name = "OUT.png")]
+    pub png: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]
@@ -444,11 +471,14 @@ fn dispatch(mut cli: Cli, cancel: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
     match &cli.command {
         Command::Demo(args) => return commands::demo(args, cli.quiet, cancel),
         Command::Bench(args) => return commands::bench(args, cancel),
+        Command::Features(args) => return commands::features(args),
         _ => {}
     }
     let ctx = build_context(&cli, cancel)?;
     match cli.command {
-        Command::Demo(_) | Command::Bench(_) => unreachable!("handled above"),
+        Command::Demo(_) | Command::Bench(_) | Command::Features(_) => {
+            unreachable!("handled above")
+        }
         Command::Run(a) => commands::run(&ctx, &a),
         Command::Install(a) => commands::install(&ctx, &a),
         Command::Stage(a) => commands::stage(&ctx, &a),

@@ -36,6 +36,9 @@ pub struct ConfigFile {
 pub struct DatasetConfig {
     /// The dataset's local folder; relative paths are relative to the config file.
     pub folder: Option<PathBuf>,
+    /// The adapter reading the dataset (`slakh`, `maestro`, `guitarset`), when its name does
+    /// not imply one.
+    pub adapter: Option<String>,
     #[serde(default)]
     pub stage: BTreeMap<String, toml::Table>,
 }
@@ -105,6 +108,21 @@ impl Config {
             s.check_config(&resolved).map_err(|e| err(e.to_string()))?;
         }
         Ok(())
+    }
+
+    /// The adapter configured for a dataset: `[dataset.D] adapter`, else (the first place it
+    /// could be set) a non-`auto` `adapter` of `[dataset.D.stage.notes]` or `[stage.notes]`.
+    pub fn dataset_adapter(&self, dataset: &str) -> Option<String> {
+        let d = self.file.dataset.get(dataset);
+        let from_notes = |t: Option<&toml::Table>| {
+            t.and_then(|t| t.get("adapter"))
+                .and_then(|v| v.as_str())
+                .filter(|a| *a != "auto")
+                .map(str::to_string)
+        };
+        d.and_then(|d| d.adapter.clone())
+            .or_else(|| from_notes(d.and_then(|d| d.stage.get("notes"))))
+            .or_else(|| from_notes(self.file.stage.get("notes")))
     }
 
     /// The folder configured for a dataset, if any.

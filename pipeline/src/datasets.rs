@@ -142,11 +142,16 @@ pub fn resolve_with(
                 None => Source::Local,
             };
             DatasetSpec {
+                adapter: amt_stages::adapters::detect(&item).map(str::to_string),
                 name: item,
                 folder,
                 source,
             }
         };
+        let mut spec = spec;
+        if let Some(a) = config.dataset_adapter(&spec.name) {
+            spec.adapter = Some(a);
+        }
         if !out.iter().any(|d| d.name == spec.name) {
             out.push(spec);
         }

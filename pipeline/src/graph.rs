@@ -1,4 +1,4 @@
-//! The stage graph: download -> extract -> stem -> notes -> split -> shards -> train.
+//! The stage graph: download -> extract -> notes -> stem -> split -> shards -> train.
 //! Only built stages are registered; a stage that is not built yet is absent, never a stub.
 
 use std::sync::Arc;
@@ -7,7 +7,7 @@ use amt_stages::Stage;
 
 /// Every stage of the design, in order; used to tell "not built yet" from "no such stage".
 pub const PLANNED: &[&str] = &[
-    "download", "extract", "stem", "notes", "split", "shards", "train",
+    "download", "extract", "notes", "stem", "split", "shards", "train",
 ];
 
 #[derive(Clone)]

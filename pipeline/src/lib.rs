@@ -9,5 +9,6 @@ pub mod demo;
 pub mod evaluate;
 pub mod graph;
 pub mod plan;
+pub mod plot;
 pub mod progress;
 pub mod runner;

@@ -12,6 +12,9 @@ pub mod files;
 pub mod note_events;
 pub mod notes;
 pub mod problems;
+pub mod segments;
+pub mod splits;
+pub mod stems;
 pub mod tracks;
 
 use arrow::datatypes::SchemaRef;
@@ -49,6 +52,21 @@ pub const TABLES: &[TableDef] = &[
         name: note_events::NAME,
         description: "onset/offset events of each track's (stem's) notes, sorted (notes)",
         schema: note_events::schema,
+    },
+    TableDef {
+        name: stems::NAME,
+        description: "every stem and mix of every track, decoded to 16 kHz int16 (stem)",
+        schema: stems::schema,
+    },
+    TableDef {
+        name: splits::NAME,
+        description: "the split of every track: train, validation, test (split)",
+        schema: splits::schema,
+    },
+    TableDef {
+        name: segments::NAME,
+        description: "every 2.048 s segment of the shards: where its spectrogram and tokens are (shards)",
+        schema: segments::schema,
     },
     TableDef {
         name: eval::RESULTS,

@@ -11,13 +11,18 @@ pub struct DatasetSpec {
     pub folder: PathBuf,
     /// Where the folder comes from: decides whether `extract` reads `download`.
     pub source: Source,
+    /// The adapter that reads the dataset (`slakh`, `maestro`, `guitarset`), chosen once for
+    /// every stage that uses one: configured, or implied by the name; `None` when none applies.
+    pub adapter: Option<String>,
 }
 
 impl DatasetSpec {
     /// A dataset whose folder is already on disk.
     pub fn local(name: impl Into<String>, folder: impl Into<PathBuf>) -> DatasetSpec {
+        let name = name.into();
         DatasetSpec {
-            name: name.into(),
+            adapter: crate::adapters::detect(&name).map(str::to_string),
+            name,
             folder: folder.into(),
             source: Source::Local,
         }

@@ -7,6 +7,7 @@
 
 pub mod adapters;
 pub mod archive;
+pub mod audio;
 pub mod dataset;
 pub mod download;
 pub mod error;
@@ -14,6 +15,9 @@ pub mod extract;
 pub mod notes;
 pub mod parts;
 pub mod registry;
+pub mod shards;
+pub mod split;
+pub mod stem;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -133,6 +137,9 @@ pub fn product_stages() -> Vec<Box<dyn Stage>> {
         Box::new(download::DownloadStage),
         Box::new(extract::ExtractStage),
         Box::new(notes::NotesStage),
+        Box::new(stem::StemStage),
+        Box::new(split::SplitStage),
+        Box::new(shards::ShardsStage),
     ]
 }
 

@@ -2,20 +2,76 @@
 //! YourMT3's rules (program 24, pitch rounded half to even, velocity 1, sort, validate, trim;
 //! see `amt_symbolic::datasets::guitarset_notes_from_jams`); `duration_sec` is the JAMS
 //! `file_metadata.duration`. The MIDI options do not apply (JAMS are not MIDI). An invalid
-//! JAMS file is a problem. The audio (`audio_mono-mic`, `audio_mono-pickup_mix`) is the `stem`
-//! stage's business.
+//! JAMS file is a problem.
+//!
+//! Audio: the six strings of the hexaphonic pickup (`audio_hex-pickup_debleeded/<id>_hex_cln.wav`,
+//! else `audio_hex-pickup_original/<id>_hex.wav`, one channel per string) are the stems, and
+//! YourMT3's two training entries, the microphone (`audio_mono-mic/<id>_mic.wav`) and the pickup
+//! mix (`audio_mono-pickup_mix/<id>_mix.wav`), are the mixes `mic` and `mix`.
+//!
+//! Split: YourMT3 gives each of the 60 (style, progression, tempo, solo/comp) slots 4 train, 1
+//! validation and 1 test player by an unseeded `np.random` permutation (not reproducible). Here
+//! the permutation is seeded ([`SPLIT_SEED`], recorded in the `split` stage's key), so the split
+//! is the same on every machine.
 
 use amt_symbolic::datasets::guitarset_notes_from_jams;
 
 use super::{
-    Adapter, DatasetFiles, Listing, Problem, ReadOptions, StemNotes, TrackNotes, TrackSpec,
-    dedup_ids, file_stem, parent,
+    Adapter, DatasetFiles, Listing, MixKind, MixSource, Problem, ReadOptions, StemNotes,
+    StemSource, TrackAudio, TrackNotes, TrackSpec, dedup_ids, file_stem, join, parent,
 };
+use crate::audio::Channels;
 use crate::{Error, Result};
 
 pub const NAME: &str = "guitarset";
 
 pub struct GuitarSet;
+
+/// The seed of the train/validation/test permutation of players (see the module doc).
+pub const SPLIT_SEED: u64 = 0x67_75_69_74_61_72;
+
+/// YourMT3's GuitarSet split, seeded: ids `<player>_<slot>`; in each slot, the players in a
+/// permutation drawn from (seed, slot) go 4 to `train`, 1 to `validation`, 1 to `test` (fewer
+/// players: in that order until they run out).
+pub fn player_split<'a>(ids: impl Iterator<Item = &'a str>, seed: u64) -> Vec<(String, String)> {
+    let mut slots: std::collections::BTreeMap<&str, Vec<&str>> = Default::default();
+    for id in ids {
+        let slot = id.split_once('_').map(|(_, s)| s).unwrap_or(id);
+        slots.entry(slot).or_default().push(id);
+    }
+    let mut out = Vec::new();
+    for (slot, mut players) in slots {
+        players.sort();
+        // Fisher-Yates with a splitmix64 stream seeded by (seed, slot).
+        let mut state = seed
+            ^ u64::from_le_bytes(
+                blake3::hash(slot.as_bytes()).as_bytes()[..8]
+                    .try_into()
+                    .expect("8 bytes"),
+            );
+        let mut next = || {
+            state = state.wrapping_add(0x9E37_79B9_7F4A_7C15);
+            let mut z = state;
+            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+            z ^ (z >> 31)
+        };
+        for i in (1..players.len()).rev() {
+            let j = (next() % (i as u64 + 1)) as usize;
+            players.swap(i, j);
+        }
+        for (k, id) in players.into_iter().enumerate() {
+            let split = match k {
+                0..=3 => "train",
+                4 => "validation",
+                _ => "test",
+            };
+            out.push((id.to_string(), split.to_string()));
+        }
+    }
+    out.sort();
+    out
+}
 
 /// `.../annotation/<id>.jams`.
 fn is_annotation(rel: &str) -> bool {
@@ -34,6 +90,7 @@ impl Adapter for GuitarSet {
             .map(|p| TrackSpec {
                 id: file_stem(p).to_string(),
                 source: p.to_string(),
+                ..TrackSpec::default()
             })
             .collect();
         if tracks.is_empty() {
@@ -74,6 +131,72 @@ impl Adapter for GuitarSet {
                 Err(e) => Err(Problem::new(&track.source, e)),
             },
         )
+    }
+
+    fn audio(
+        &self,
+        files: &DatasetFiles,
+        track: &TrackSpec,
+    ) -> Result<Result<TrackAudio, Problem>> {
+        let root = parent(parent(&track.source));
+        let at = |sub: &str, suffix: &str| join(root, &format!("{sub}/{}{suffix}", track.id));
+        let mut deps = vec![track.source.clone()];
+        let mut stems = Vec::new();
+        let hex = [
+            at("audio_hex-pickup_debleeded", "_hex_cln.wav"),
+            at("audio_hex-pickup_original", "_hex.wav"),
+        ]
+        .into_iter()
+        .find(|p| files.contains(p));
+        if let Some(hex) = hex {
+            deps.push(hex.clone());
+            for string in 0..6u16 {
+                stems.push(StemSource {
+                    stem_id: format!("string{string}"),
+                    path: hex.clone(),
+                    channels: Channels::Select(string),
+                    program: 24,
+                    is_drum: false,
+                });
+            }
+        }
+        let mut mixes = Vec::new();
+        for (name, path) in [
+            ("mic", at("audio_mono-mic", "_mic.wav")),
+            ("mix", at("audio_mono-pickup_mix", "_mix.wav")),
+        ] {
+            if files.contains(&path) {
+                deps.push(path.clone());
+                mixes.push(MixSource {
+                    name: name.into(),
+                    kind: MixKind::File {
+                        path,
+                        channels: Channels::Downmix,
+                    },
+                });
+            }
+        }
+        if mixes.is_empty() {
+            return Ok(Err(Problem::new(
+                &track.source,
+                format!(
+                    "no audio: neither `{}` nor `{}` is in the dataset folder",
+                    at("audio_mono-mic", "_mic.wav"),
+                    at("audio_mono-pickup_mix", "_mix.wav")
+                ),
+            )));
+        }
+        deps.sort();
+        Ok(Ok(TrackAudio { stems, mixes, deps }))
+    }
+
+    fn splits(
+        &self,
+        _: &DatasetFiles,
+        tracks: &[TrackSpec],
+        seed: u64,
+    ) -> Result<Vec<(String, String)>> {
+        Ok(player_split(tracks.iter().map(|t| t.id.as_str()), seed))
     }
 }
 

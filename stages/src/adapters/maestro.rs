@@ -12,9 +12,10 @@ use amt_symbolic::datasets::parse_maestro_metadata;
 use amt_symbolic::{MidiToNotesConfig, midi_to_notes};
 
 use super::{
-    Adapter, DatasetFiles, Listing, Problem, ReadOptions, StemNotes, TrackNotes, TrackSpec,
-    dedup_ids, file_stem, join, parent,
+    Adapter, DatasetFiles, Listing, MixKind, MixSource, Problem, ReadOptions, StemNotes,
+    TrackAudio, TrackNotes, TrackSpec, dedup_ids, file_stem, join, parent,
 };
+use crate::audio::Channels;
 use crate::{Error, Result};
 
 pub const NAME: &str = "maestro";
@@ -71,9 +72,17 @@ impl Adapter for Maestro {
                 ));
                 continue;
             };
+            let audio = join(base, &e.audio_filename);
             tracks.push(TrackSpec {
                 id: file_stem(&source).to_string(),
                 source,
+                meta: [
+                    ("audio".to_string(), audio),
+                    ("split".to_string(), e.split.clone()),
+                    ("metadata".to_string(), meta.to_string()),
+                ]
+                .into_iter()
+                .collect(),
             });
         }
         let tracks = dedup_ids(tracks, &mut problems);
@@ -101,6 +110,56 @@ impl Adapter for Maestro {
             }),
             Err(e) => Err(Problem::new(&track.source, e)),
         })
+    }
+    /// The performance's audio as its metadata lists it (`.wav`; YourMT3's 16 kHz release
+    /// keeps the names).
+    fn audio(
+        &self,
+        files: &DatasetFiles,
+        track: &TrackSpec,
+    ) -> Result<Result<TrackAudio, Problem>> {
+        let Some(audio) = track.meta.get("audio") else {
+            return Ok(Err(Problem::new(
+                &track.source,
+                "its metadata names no audio file",
+            )));
+        };
+        if !files.contains(audio) {
+            return Ok(Err(Problem::new(
+                audio,
+                format!(
+                    "listed in the metadata as the audio of `{}` but not in the dataset folder",
+                    track.id
+                ),
+            )));
+        }
+        let mut deps = vec![track.source.clone(), audio.clone()];
+        deps.extend(track.meta.get("metadata").cloned());
+        deps.sort();
+        Ok(Ok(TrackAudio {
+            stems: Vec::new(),
+            mixes: vec![MixSource {
+                name: "mix".into(),
+                kind: MixKind::File {
+                    path: audio.clone(),
+                    channels: Channels::Downmix,
+                },
+            }],
+            deps,
+        }))
+    }
+
+    /// The metadata's `split` column.
+    fn splits(
+        &self,
+        _: &DatasetFiles,
+        tracks: &[TrackSpec],
+        _seed: u64,
+    ) -> Result<Vec<(String, String)>> {
+        Ok(tracks
+            .iter()
+            .filter_map(|t| Some((t.id.clone(), t.meta.get("split")?.clone())))
+            .collect())
     }
 }
 

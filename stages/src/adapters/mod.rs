@@ -61,6 +61,68 @@ pub trait Adapter: Send + Sync {
         track: &TrackSpec,
         options: &ReadOptions,
     ) -> Result<Result<TrackNotes, Problem>>;
+
+    /// The audio of one track: its stems and mixes, and every file the track depends on.
+    /// `Ok(Err(problem))` when the track has no usable audio (a missing file).
+    fn audio(&self, files: &DatasetFiles, track: &TrackSpec)
+    -> Result<Result<TrackAudio, Problem>>;
+
+    /// The dataset's official split of each track (`train`, `validation`, `test`), as YourMT3
+    /// reads it; tracks it does not place are left out. `seed` drives the splits YourMT3 drew
+    /// at random (GuitarSet's players).
+    fn splits(
+        &self,
+        files: &DatasetFiles,
+        tracks: &[TrackSpec],
+        seed: u64,
+    ) -> Result<Vec<(String, String)>>;
+}
+
+/// Where a track's audio comes from (see [`Adapter::audio`]).
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackAudio {
+    /// Separately rendered or recorded sources, each with its program (Slakh stems, GuitarSet's
+    /// six hexaphonic strings). Empty for datasets without stems.
+    pub stems: Vec<StemSource>,
+    /// What the model hears: a file, or a weighted sum of stems (ENST's accompaniment mixes).
+    /// Datasets with several (GuitarSet's mic and pickup mix) give one training entry each.
+    pub mixes: Vec<MixSource>,
+    /// Every dataset file the track's audio and notes depend on (dataset-relative): a change to
+    /// any of them rebuilds this track's parts, and only this track's.
+    pub deps: Vec<String>,
+}
+
+/// One stem of a track.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StemSource {
+    pub stem_id: String,
+    pub path: String,
+    pub channels: crate::audio::Channels,
+    /// 0-127 GM program, 128 drums, 129 unannotated.
+    pub program: u8,
+    pub is_drum: bool,
+}
+
+/// One mix of a track.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MixSource {
+    /// `mix`, `mic`, `accompaniment_mix_r2`...
+    pub name: String,
+    pub kind: MixKind,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum MixKind {
+    /// A file of the dataset.
+    File {
+        path: String,
+        channels: crate::audio::Channels,
+    },
+    /// A weighted sum of the track's stems (by stem id), optionally peak-normalised.
+    Weights {
+        weights: Vec<(String, f32)>,
+        peak_normalise: bool,
+    },
 }
 
 /// The adapter named `name` (one of [`NAMES`]).
@@ -71,6 +133,30 @@ pub fn by_name(name: &str) -> Option<Box<dyn Adapter>> {
         guitarset::NAME => Some(Box::new(guitarset::GuitarSet)),
         _ => None,
     }
+}
+
+/// The adapter chosen for a dataset (see [`crate::DatasetSpec::adapter`]).
+pub fn of(dataset: &crate::DatasetSpec) -> Option<Box<dyn Adapter>> {
+    by_name(dataset.adapter.as_deref()?)
+}
+
+/// The adapter's name as an input of every key that uses it: changing a dataset's adapter
+/// rebuilds what it read.
+pub fn key_input(dataset: &crate::DatasetSpec) -> BTreeMap<String, String> {
+    dataset
+        .adapter
+        .iter()
+        .map(|a| ("adapter".to_string(), a.clone()))
+        .collect()
+}
+
+/// Why a dataset has no adapter, with the fix.
+pub fn missing_reason(name: &str) -> String {
+    format!(
+        "no dataset adapter for `{name}`: its name contains none of {}; set `adapter = \"...\"` \
+         in `[dataset.{name}]` of amt.toml (or, as before, in `[dataset.{name}.stage.notes]`)",
+        NAMES.join(", "),
+    )
 }
 
 /// The adapter name a dataset name implies: the first of [`NAMES`] it contains, ignoring case.
@@ -97,11 +183,14 @@ pub struct Listing {
 }
 
 /// One track: its id (unique in the dataset) and the file that defines it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct TrackSpec {
     pub id: String,
     /// Relative to the dataset folder, `/`-separated.
     pub source: String,
+    /// Facts the listing read for this track that later readers need (MAESTRO's
+    /// `audio_filename` and `split` from its metadata).
+    pub meta: BTreeMap<String, String>,
 }
 
 /// An input that cannot be used, and why; becomes a row of `problems`.
@@ -175,6 +264,11 @@ impl DatasetFiles {
             }
         }
         Ok(Self::new(dataset, folder, files))
+    }
+
+    /// The blake3 `extract` recorded for a file.
+    pub fn digest(&self, rel: &str) -> Option<&str> {
+        self.files.get(rel).map(String::as_str)
     }
 
     /// A file list built in memory (tests, adapters of generated data).
@@ -375,6 +469,7 @@ mod tests {
         let t = |id: &str, src: &str| TrackSpec {
             id: id.into(),
             source: src.into(),
+            ..TrackSpec::default()
         };
         let mut problems = Vec::new();
         let kept = dedup_ids(

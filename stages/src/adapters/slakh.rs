@@ -20,9 +20,10 @@ use amt_symbolic::datasets::{
 };
 
 use super::{
-    Adapter, DatasetFiles, Listing, Problem, ReadOptions, StemNotes, TrackNotes, TrackSpec,
-    dedup_ids, join, parent,
+    Adapter, DatasetFiles, Listing, MixKind, MixSource, Problem, ReadOptions, StemNotes,
+    StemSource, TrackAudio, TrackNotes, TrackSpec, dedup_ids, join, parent,
 };
+use crate::audio::Channels;
 use crate::{Error, Result};
 
 pub const NAME: &str = "slakh";
@@ -88,7 +89,11 @@ impl Adapter for Slakh {
                 continue;
             }
             let id = dir.rsplit('/').next().unwrap_or(dir).to_string();
-            tracks.push(TrackSpec { id, source });
+            tracks.push(TrackSpec {
+                id,
+                source,
+                ..TrackSpec::default()
+            });
         }
         let tracks = dedup_ids(tracks, &mut problems);
         Ok(Listing { tracks, problems })
@@ -152,6 +157,91 @@ impl Adapter for Slakh {
             )));
         }
         Ok(Ok(TrackNotes { duration_s, stems }))
+    }
+
+    fn audio(
+        &self,
+        files: &DatasetFiles,
+        track: &TrackSpec,
+    ) -> Result<Result<TrackAudio, Problem>> {
+        let text = match files.read_text(&track.source)? {
+            Ok(t) => t,
+            Err(p) => return Ok(Err(p)),
+        };
+        let metadata = match parse_slakh_metadata(&text, &files.abs(&track.source)) {
+            Ok(m) => m,
+            Err(e) => return Ok(Err(Problem::new(&track.source, e))),
+        };
+        let dir = parent(&track.source);
+        let layout = layout(files, dir, &metadata);
+        let ext = match layout {
+            SlakhLayout::FlacRedux => "flac",
+            _ => "wav",
+        };
+        let mut deps = vec![track.source.clone()];
+        let mut stems = Vec::new();
+        for (id, stem) in &metadata.stems {
+            let midi = join(dir, &format!("MIDI/{id}.mid"));
+            let audio = join(dir, &format!("stems/{id}.{ext}"));
+            let flags = layout == SlakhLayout::Baby || (stem.audio_rendered && stem.midi_saved);
+            if !(flags && files.contains(&midi) && files.contains(&audio)) {
+                continue;
+            }
+            deps.push(midi);
+            deps.push(audio.clone());
+            stems.push(StemSource {
+                stem_id: id.clone(),
+                path: audio,
+                channels: Channels::Downmix,
+                program: if stem.is_drum {
+                    128
+                } else {
+                    u8::try_from(stem.program_num).unwrap_or(128)
+                },
+                is_drum: stem.is_drum,
+            });
+        }
+        let mix = join(dir, &format!("mix.{ext}"));
+        if !files.contains(&mix) {
+            return Ok(Err(Problem::new(
+                &mix,
+                format!("no mix: `{mix}` is missing; restore it from the Slakh release"),
+            )));
+        }
+        deps.push(mix.clone());
+        deps.sort();
+        Ok(Ok(TrackAudio {
+            stems,
+            mixes: vec![MixSource {
+                name: "mix".into(),
+                kind: MixKind::File {
+                    path: mix,
+                    channels: Channels::Downmix,
+                },
+            }],
+            deps,
+        }))
+    }
+
+    /// The Slakh split is the folder a track sits in (`train/`, `validation/`, `test/`);
+    /// babyslakh has none, and its tracks count as `train`.
+    fn splits(
+        &self,
+        _: &DatasetFiles,
+        tracks: &[TrackSpec],
+        _seed: u64,
+    ) -> Result<Vec<(String, String)>> {
+        Ok(tracks
+            .iter()
+            .map(|t| {
+                let split = t
+                    .source
+                    .split('/')
+                    .find(|c| matches!(*c, "train" | "validation" | "test"))
+                    .unwrap_or("train");
+                (t.id.clone(), split.to_string())
+            })
+            .collect())
     }
 }
 

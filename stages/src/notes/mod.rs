@@ -107,9 +107,9 @@ impl NotesConfig {
     }
 
     /// The adapter for a dataset: the configured one, or the one its name implies.
-    fn adapter_for(&self, dataset: &str) -> Option<Box<dyn Adapter>> {
+    fn adapter_for(&self, dataset: &DatasetSpec) -> Option<Box<dyn Adapter>> {
         if self.adapter == AUTO {
-            adapters::by_name(adapters::detect(dataset)?)
+            adapters::of(dataset)
         } else {
             adapters::by_name(&self.adapter)
         }
@@ -147,20 +147,21 @@ impl Stage for NotesStage {
     }
 
     fn skip_reason(&self, dataset: &DatasetSpec, config: &Value) -> Option<String> {
-        skip_reason(&dataset.name, config)
+        skip_reason(dataset, config)
     }
 
-    fn external_inputs(&self, _: &PlanContext<'_>) -> Result<BTreeMap<String, String>> {
-        Ok(BTreeMap::new())
+    fn external_inputs(&self, ctx: &PlanContext<'_>) -> Result<BTreeMap<String, String>> {
+        Ok(adapters::key_input(ctx.dataset))
     }
 
     fn run(&self, job: &mut Job<'_>) -> Result<()> {
         let cfg: NotesConfig = parse_config(NAME, job.config)?;
         cfg.check()?;
         let ds = &job.dataset.name;
-        let adapter = cfg.adapter_for(ds).ok_or_else(|| Error::Config {
+        let adapter = cfg.adapter_for(job.dataset).ok_or_else(|| Error::Config {
             stage: NAME.into(),
-            reason: skip_reason(ds, job.config).unwrap_or_else(|| format!("no adapter for `{ds}`")),
+            reason: skip_reason(job.dataset, job.config)
+                .unwrap_or_else(|| format!("no adapter for `{ds}`")),
         })?;
         let extract = job
             .upstream
@@ -290,16 +291,12 @@ impl Stage for NotesStage {
 
 /// Why `notes` does not apply to the dataset `name` under `config` (see `Stage::skip_reason`).
 /// An invalid config applies, so that planning reports the config error.
-pub fn skip_reason(name: &str, config: &Value) -> Option<String> {
+pub fn skip_reason(dataset: &DatasetSpec, config: &Value) -> Option<String> {
     let cfg: NotesConfig = parse_config(NAME, config).ok()?;
-    if cfg.adapter != AUTO || adapters::detect(name).is_some() {
+    if cfg.adapter != AUTO || dataset.adapter.is_some() {
         return None;
     }
-    Some(format!(
-        "no dataset adapter for `{name}`: its name contains none of {}; set `adapter` in \
-         `[dataset.{name}.stage.notes]`",
-        adapters::NAMES.join(", "),
-    ))
+    Some(adapters::missing_reason(&dataset.name))
 }
 
 /// Note events of each stem; notes the event builder rejects quarantine the track, and so does
@@ -370,12 +367,13 @@ mod tests {
     #[test]
     fn applies_by_name_or_configured_adapter() {
         let auto = NotesStage.default_config();
-        assert!(skip_reason("babyslakh_16k", &auto).is_none());
-        assert!(skip_reason("maestro", &auto).is_none());
-        let why = skip_reason("alpha", &auto).unwrap();
-        assert!(why.contains("[dataset.alpha.stage.notes]"), "{why}");
+        let ds = |n: &str| DatasetSpec::local(n, "/nowhere");
+        assert!(skip_reason(&ds("babyslakh_16k"), &auto).is_none());
+        assert!(skip_reason(&ds("maestro"), &auto).is_none());
+        let why = skip_reason(&ds("alpha"), &auto).unwrap();
+        assert!(why.contains("[dataset.alpha]"), "{why}");
         let slakh = serde_json::json!({"adapter": "slakh"});
-        assert!(skip_reason("alpha", &slakh).is_none());
+        assert!(skip_reason(&ds("alpha"), &slakh).is_none());
     }
 
     #[test]

@@ -1,0 +1,401 @@
+//! The training stream: shards in, ready batches out.
+//!
+//! - **Sampling** follows YourMT3 (`datasets_helper.get_weighted_random_sampler`, spec
+//!   section 2): every entry (a track's mix: YourMT3's file-list entry) of dataset `d` gets weight
+//!   `w_d * (1 - n_d / N)`, `n_d` the dataset's entries and `N` all entries, and entries are drawn
+//!   with replacement. So dataset `d` is drawn with probability proportional to
+//!   `w_d * n_d * (1 - n_d / N)` (the weight is not divided by `n_d`; with one dataset the
+//!   probability is 1). Within an entry, one of its 2.048 s segments is drawn uniformly.
+//! - **Deterministic and resumable**: draw `i` of a rank comes from a counter-based generator
+//!   seeded by (seed, rank, i), so batch `k` is the same whatever ran before it, and a stream
+//!   reopened at a recorded position continues exactly. Sampling with replacement from all
+//!   shards at once is already a uniform shuffle across shards, so no shuffle buffer (which
+//!   would add state to the resume point) is kept.
+//! - **Disjoint ranks**: entry `e` of a dataset belongs to rank `e % world`; each rank draws only
+//!   its own entries, with the global dataset probabilities.
+//! - **Prefetch**: `workers` threads build batches ahead into bounded channels (memory holds at
+//!   most `prefetch` batches), reading segments from memory-mapped shards ([`mmap`]); with CUDA
+//!   the tensors are pinned for asynchronous copies.
+
+pub mod mmap;
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::mpsc::{Receiver, SyncSender, sync_channel};
+use std::sync::{Arc, Mutex};
+
+use arrow::array::{AsArray, FixedSizeListArray};
+use arrow::datatypes::{Float32Type, UInt16Type};
+use tch::{Device, Kind, Tensor};
+
+use mmap::MappedShard;
+
+/// One segment of a shards artifact (a row of `segments`), located in its shard file.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SegmentInfo {
+    pub track_id: String,
+    pub mix: String,
+    pub split: String,
+    /// Absolute path of the shard file.
+    pub shard: PathBuf,
+    pub row: u32,
+    pub start_sample: u64,
+}
+
+/// The segments of one dataset (its shards artifact) and its preset weight.
+#[derive(Debug, Clone)]
+pub struct DatasetSegments {
+    pub dataset: String,
+    pub weight: f64,
+    pub segments: Vec<SegmentInfo>,
+}
+
+/// Shapes and behaviour of a stream.
+#[derive(Debug, Clone)]
+pub struct StreamConfig {
+    pub seed: u64,
+    pub batch_size: usize,
+    pub rank: usize,
+    pub world: usize,
+    /// Batches built ahead (at least one per worker).
+    pub prefetch: usize,
+    pub workers: usize,
+    /// Spectrogram frames x bins, token channels x length, as the shards hold them.
+    pub frames: i64,
+    pub bins: i64,
+    pub channels: i64,
+    pub length: i64,
+    /// Shard files kept mapped at once.
+    pub open_files: usize,
+}
+
+/// A batch as the trainer takes it.
+#[derive(Debug)]
+pub struct Batch {
+    /// (B, frames, bins) float32.
+    pub spectrogram: Tensor,
+    /// (B, channels, length) int64 token ids.
+    pub tokens: Tensor,
+    /// (dataset, track, start sample) of each row.
+    pub rows: Vec<(String, String, u64)>,
+}
+
+/// YourMT3's dataset probabilities for the given weights and entry counts (see the module
+/// doc). With one dataset it is 1.
+pub fn dataset_probabilities(weights: &[f64], entries: &[usize]) -> Vec<f64> {
+    if weights.len() == 1 {
+        return vec![1.0];
+    }
+    let total: usize = entries.iter().sum();
+    let raw: Vec<f64> = weights
+        .iter()
+        .zip(entries)
+        .map(|(&w, &n)| {
+            if total == 0 {
+                0.0
+            } else {
+                w * n as f64 * (1.0 - n as f64 / total as f64)
+            }
+        })
+        .collect();
+    let sum: f64 = raw.iter().sum();
+    raw.iter()
+        .map(|&r| if sum > 0.0 { r / sum } else { 0.0 })
+        .collect()
+}
+
+/// splitmix64: a counter-based generator (same input, same output).
+fn mix64(mut z: u64) -> u64 {
+    z = z.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
+}
+
+fn unit(z: u64) -> f64 {
+    (z >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Which segment every draw of a rank picks: the sampling plan, shared by the workers.
+pub struct Sampler {
+    /// Cumulative probabilities of the datasets this rank can draw from.
+    cumulative: Vec<f64>,
+    /// Per dataset (in `cumulative` order): this rank's entries, each a list of segment
+    /// indices into `segments`.
+    entries: Vec<Vec<Vec<usize>>>,
+    pub segments: Vec<SegmentInfo>,
+    dataset_of: Vec<usize>,
+    seed: u64,
+    rank: usize,
+    probabilities: Vec<(String, f64)>,
+}
+
+impl Sampler {
+    pub fn new(
+        datasets: &[DatasetSegments],
+        split: Option<&str>,
+        seed: u64,
+        rank: usize,
+        world: usize,
+    ) -> Result<Sampler, String> {
+        let world = world.max(1);
+        let mut segments = Vec::new();
+        let mut dataset_of = Vec::new();
+        let mut all_entries: Vec<Vec<Vec<usize>>> = Vec::new();
+        for (d, ds) in datasets.iter().enumerate() {
+            let mut by_entry: BTreeMap<(&str, &str), Vec<usize>> = BTreeMap::new();
+            for s in ds
+                .segments
+                .iter()
+                .filter(|s| split.is_none_or(|want| s.split == want))
+            {
+                by_entry
+                    .entry((&s.track_id, &s.mix))
+                    .or_default()
+                    .push(segments.len());
+                segments.push(s.clone());
+                dataset_of.push(d);
+            }
+            all_entries.push(by_entry.into_values().collect());
+        }
+        let counts: Vec<usize> = all_entries.iter().map(Vec::len).collect();
+        let weights: Vec<f64> = datasets.iter().map(|d| d.weight).collect();
+        let probs = dataset_probabilities(&weights, &counts);
+        let probabilities = datasets
+            .iter()
+            .zip(&probs)
+            .map(|(d, &p)| (d.dataset.clone(), p))
+            .collect();
+        // This rank's entries; datasets it has none of are left out (and the rest renormalised).
+        let mut cumulative = Vec::new();
+        let mut entries = Vec::new();
+        let mut acc = 0.0;
+        for (e, p) in all_entries.into_iter().zip(&probs) {
+            let mine: Vec<Vec<usize>> = e
+                .into_iter()
+                .enumerate()
+                .filter(|(i, _)| i % world == rank)
+                .map(|(_, v)| v)
+                .collect();
+            if mine.is_empty() || *p <= 0.0 {
+                continue;
+            }
+            acc += p;
+            cumulative.push(acc);
+            entries.push(mine);
+        }
+        if entries.is_empty() {
+            return Err(format!(
+                "no segments to draw for rank {rank} of {world}{}",
+                split
+                    .map(|s| format!(" in split `{s}`"))
+                    .unwrap_or_default()
+            ));
+        }
+        for c in &mut cumulative {
+            *c /= acc;
+        }
+        Ok(Sampler {
+            cumulative,
+            entries,
+            segments,
+            dataset_of,
+            seed,
+            rank,
+            probabilities,
+        })
+    }
+
+    /// The datasets' probabilities by YourMT3's formula (before this rank's renormalisation).
+    pub fn probabilities(&self) -> &[(String, f64)] {
+        &self.probabilities
+    }
+
+    /// The segment of draw `i` (an index into `segments`).
+    pub fn draw(&self, i: u64) -> usize {
+        let base =
+            mix64(self.seed ^ mix64(self.rank as u64 + 1) ^ i.wrapping_mul(0xD1B5_4A32_D192_ED03));
+        let (a, b, c) = (mix64(base), mix64(base ^ 1), mix64(base ^ 2));
+        let u = unit(a);
+        let d = self
+            .cumulative
+            .partition_point(|&cum| cum <= u)
+            .min(self.cumulative.len() - 1);
+        let entries = &self.entries[d];
+        let entry = &entries[(b % entries.len() as u64) as usize];
+        entry[(c % entry.len() as u64) as usize]
+    }
+
+    /// The dataset of segment `segment`.
+    pub fn dataset_name(&self, segment: usize) -> &str {
+        &self.probabilities[self.dataset_of[segment]].0
+    }
+}
+
+/// Shard files mapped on demand, at most `capacity` at once (least recently used dropped).
+struct ShardCache {
+    capacity: usize,
+    open: Mutex<Vec<(PathBuf, Arc<MappedShard>)>>,
+}
+
+impl ShardCache {
+    fn get(&self, path: &PathBuf) -> Result<Arc<MappedShard>, String> {
+        {
+            let mut open = self.open.lock().expect("not poisoned");
+            if let Some(i) = open.iter().position(|(p, _)| p == path) {
+                let hit = open.remove(i);
+                let shard = hit.1.clone();
+                open.push(hit);
+                return Ok(shard);
+            }
+        }
+        let shard = Arc::new(MappedShard::open(path)?);
+        let mut open = self.open.lock().expect("not poisoned");
+        open.push((path.clone(), shard.clone()));
+        if open.len() > self.capacity {
+            open.remove(0);
+        }
+        Ok(shard)
+    }
+}
+
+/// Builds batch `k` (rows of draws `k * B ..`).
+fn build_batch(
+    sampler: &Sampler,
+    cache: &ShardCache,
+    cfg: &StreamConfig,
+    k: u64,
+) -> Result<Batch, String> {
+    let b = cfg.batch_size;
+    let spec_len = (cfg.frames * cfg.bins) as usize;
+    let token_len = (cfg.channels * cfg.length) as usize;
+    let mut spec = vec![0f32; b * spec_len];
+    let mut tokens = vec![0i64; b * token_len];
+    let mut rows = Vec::with_capacity(b);
+    for j in 0..b {
+        let seg = sampler.draw(k * b as u64 + j as u64);
+        let info = &sampler.segments[seg];
+        let shard = cache.get(&info.shard)?;
+        let (batch, r) = shard
+            .locate(info.row as usize)
+            .ok_or_else(|| format!("shard `{}` has no row {}", info.shard.display(), info.row))?;
+        let col = |name: &str| -> Result<&FixedSizeListArray, String> {
+            batch
+                .column_by_name(name)
+                .and_then(|c| c.as_fixed_size_list_opt())
+                .ok_or_else(|| format!("shard `{}` has no `{name}` column", info.shard.display()))
+        };
+        let s = col("spectrogram")?;
+        let t = col("tokens")?;
+        if s.value_length() as usize != spec_len || t.value_length() as usize != token_len {
+            return Err(format!(
+                "shard `{}` holds {} x {} values per segment, the stream expects {spec_len} x {token_len}",
+                info.shard.display(),
+                s.value_length(),
+                t.value_length()
+            ));
+        }
+        let sv = s.value(r);
+        let tv = t.value(r);
+        spec[j * spec_len..(j + 1) * spec_len]
+            .copy_from_slice(sv.as_primitive::<Float32Type>().values());
+        for (dst, &v) in tokens[j * token_len..(j + 1) * token_len]
+            .iter_mut()
+            .zip(tv.as_primitive::<UInt16Type>().values().iter())
+        {
+            *dst = i64::from(v);
+        }
+        rows.push((
+            sampler.dataset_name(seg).to_string(),
+            info.track_id.clone(),
+            info.start_sample,
+        ));
+    }
+    let mut spectrogram = Tensor::from_slice(&spec).view([b as i64, cfg.frames, cfg.bins]);
+    let mut tokens = Tensor::from_slice(&tokens).view([b as i64, cfg.channels, cfg.length]);
+    if tch::Cuda::is_available() {
+        spectrogram = spectrogram.pin_memory(Device::Cuda(0));
+        tokens = tokens.pin_memory(Device::Cuda(0));
+    }
+    Ok(Batch {
+        spectrogram,
+        tokens: tokens.to_kind(Kind::Int64),
+        rows,
+    })
+}
+
+/// A running stream (see the module doc).
+pub struct Stream {
+    receivers: Vec<Receiver<Result<Batch, String>>>,
+    stop: Arc<AtomicBool>,
+    workers: Vec<std::thread::JoinHandle<()>>,
+    position: u64,
+    pub sampler: Arc<Sampler>,
+}
+
+impl Stream {
+    /// Starts the workers at batch `position` (0 for a new run, the recorded one to resume).
+    pub fn open(sampler: Sampler, cfg: StreamConfig, position: u64) -> Stream {
+        let sampler = Arc::new(sampler);
+        let cache = Arc::new(ShardCache {
+            capacity: cfg.open_files.max(1),
+            open: Mutex::new(Vec::new()),
+        });
+        let n = cfg.workers.max(1);
+        let depth = (cfg.prefetch / n).max(1);
+        let stop = Arc::new(AtomicBool::new(false));
+        let mut receivers = Vec::new();
+        let mut workers = Vec::new();
+        for w in 0..n {
+            let (tx, rx): (SyncSender<Result<Batch, String>>, _) = sync_channel(depth);
+            receivers.push(rx);
+            let (sampler, cache, cfg, stop) =
+                (sampler.clone(), cache.clone(), cfg.clone(), stop.clone());
+            workers.push(std::thread::spawn(move || {
+                tch::set_num_threads(1);
+                let mut k = position + w as u64;
+                while !stop.load(Ordering::Relaxed) {
+                    let batch = build_batch(&sampler, &cache, &cfg, k);
+                    if tx.send(batch).is_err() {
+                        break;
+                    }
+                    k += n as u64;
+                }
+            }));
+        }
+        Stream {
+            receivers,
+            stop,
+            workers,
+            position,
+            sampler,
+        }
+    }
+
+    /// The next batch, in order.
+    pub fn next_batch(&mut self) -> Result<Batch, String> {
+        let w = (self.position % self.receivers.len() as u64) as usize;
+        let b = self.receivers[w]
+            .recv()
+            .map_err(|_| "the stream's worker stopped".to_string())??;
+        self.position += 1;
+        Ok(b)
+    }
+
+    /// Batches delivered so far (plus the starting position): record it to resume.
+    pub fn position(&self) -> u64 {
+        self.position
+    }
+}
+
+impl Drop for Stream {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+        // Unblock workers waiting on a full channel.
+        self.receivers.clear();
+        for w in self.workers.drain(..) {
+            let _ = w.join();
+        }
+    }
+}
