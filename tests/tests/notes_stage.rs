@@ -303,7 +303,7 @@ fn notes_apply_by_dataset_name_or_configured_adapter() {
         b"[dataset.mydata.stage.notes]\nadapter = \"slakh\"\n",
     );
     assert_eq!(
-        h.run_report(&[]),
+        h.run_report(&["--until", "notes"]),
         vec![t("extract", "mydata", "fresh"), t("notes", "mydata", "ran")]
     );
     assert_eq!(
@@ -324,7 +324,7 @@ fn notes_apply_by_dataset_name_or_configured_adapter() {
         "{text}"
     );
     assert_eq!(
-        h.run_report(&[]),
+        h.run_report(&["--until", "notes"]),
         vec![t("extract", "mydata", "fresh"), t("notes", "mydata", "ran")]
     );
     assert_eq!(min_pitch(&h), "p\n47\n");

@@ -118,7 +118,7 @@ fn bad_config_and_unknown_stage_fail_clearly() {
     assert!(err.contains("amt.toml"), "{err}");
 
     std::fs::remove_file(h.path().join("amt.toml")).unwrap();
-    let out = h.run(&["stage", "shards", "--datasets", "alpha"]);
+    let out = h.run(&["stage", "train", "--datasets", "alpha"]);
     assert_eq!(out.status.code(), Some(1));
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("not built yet"), "{err}");
@@ -194,7 +194,13 @@ fn fixture_folders_by_path_then_sql_counts_them() {
     // Remembered by name afterwards.
     assert_eq!(
         h.run_report(&["--datasets", "slakh"]),
-        vec![t("extract", "slakh", "fresh"), t("notes", "slakh", "fresh")]
+        vec![
+            t("extract", "slakh", "fresh"),
+            t("notes", "slakh", "fresh"),
+            t("shards", "slakh", "fresh"),
+            t("split", "slakh", "fresh"),
+            t("stem", "slakh", "fresh")
+        ]
     );
 }
 
@@ -302,7 +308,10 @@ fn ctrl_c_stops_between_stages_and_the_next_run_continues() {
         h.run_report(&["--datasets", "slakh_sig"]),
         vec![
             t("extract", "slakh_sig", "fresh"),
-            t("notes", "slakh_sig", "ran")
+            t("notes", "slakh_sig", "ran"),
+            t("shards", "slakh_sig", "ran"),
+            t("split", "slakh_sig", "ran"),
+            t("stem", "slakh_sig", "ran")
         ]
     );
 }

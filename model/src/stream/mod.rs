@@ -330,6 +330,8 @@ pub struct Stream {
     receivers: Vec<Receiver<Result<Batch, String>>>,
     stop: Arc<AtomicBool>,
     workers: Vec<std::thread::JoinHandle<()>>,
+    /// The position the workers started at: worker `w` builds batches `start + w + n * j`.
+    start: u64,
     position: u64,
     pub sampler: Arc<Sampler>,
 }
@@ -368,6 +370,7 @@ impl Stream {
             receivers,
             stop,
             workers,
+            start: position,
             position,
             sampler,
         }
@@ -375,7 +378,7 @@ impl Stream {
 
     /// The next batch, in order.
     pub fn next_batch(&mut self) -> Result<Batch, String> {
-        let w = (self.position % self.receivers.len() as u64) as usize;
+        let w = ((self.position - self.start) % self.receivers.len() as u64) as usize;
         let b = self.receivers[w]
             .recv()
             .map_err(|_| "the stream's worker stopped".to_string())??;
