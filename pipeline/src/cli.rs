@@ -229,6 +229,38 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 10_000_000)]
         rows: usize,
     },
+    /// Decoding and resampling one audio file to 16 kHz mono, as the `stem` stage does
+    Audio {
+        /// The file (WAV, FLAC, MP3, OGG)
+        input: PathBuf,
+        /// Timed runs (the best is reported)
+        #[arg(long, default_value_t = 3)]
+        repeat: usize,
+        /// Also write the 16 kHz output as float32 .npy (for SNR checks)
+        #[arg(long, value_name = "OUT.npy")]
+        npy: Option<PathBuf>,
+    },
+    /// The spectrogram front-end on the CPU: frames per second of both codecs
+    Frontend {
+        /// Segments per call
+        #[arg(long, default_value_t = 16)]
+        batch: usize,
+        /// Timed calls per codec
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+    },
+    /// The training stream: segments per second delivered as ready batches from shards
+    Stream {
+        /// Segments per batch (YourMT3: 24 per GPU)
+        #[arg(long, default_value_t = 24)]
+        batch: usize,
+        /// Batches to time
+        #[arg(long, default_value_t = 50)]
+        batches: usize,
+        /// Worker threads
+        #[arg(long, default_value_t = 2)]
+        workers: usize,
+    },
 }
 
 #[derive(Debug, Args)]

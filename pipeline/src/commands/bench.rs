@@ -43,6 +43,15 @@ pub fn bench(
     match &args.what {
         Some(BenchWhat::Publish { megabytes }) => return publish(*megabytes, args.json),
         Some(BenchWhat::Sql { rows }) => return sql(*rows, args.json),
+        Some(BenchWhat::Audio { input, repeat, npy }) => {
+            return audio(input, *repeat, npy.as_deref(), args.json);
+        }
+        Some(BenchWhat::Frontend { batch, repeat }) => return frontend(*batch, *repeat, args.json),
+        Some(BenchWhat::Stream {
+            batch,
+            batches,
+            workers,
+        }) => return stream(*batch, *batches, *workers, args.json),
         None => {}
     }
     let dir = tempfile::tempdir()?;
@@ -346,6 +355,157 @@ fn sql(rows: usize, json: bool) -> anyhow::Result<ExitCode> {
             first_limited.unwrap_or(f64::NAN)
         ),
     ];
+    print_report(&report, json, &lines)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn audio(
+    input: &std::path::Path,
+    repeat: usize,
+    npy: Option<&std::path::Path>,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    use amt_stages::audio::{self, Channels, SAMPLE_RATE};
+    let mut best = f64::INFINITY;
+    let mut out = Vec::new();
+    let mut info = None;
+    for _ in 0..repeat.max(1) {
+        out.clear();
+        let t = Instant::now();
+        let i = audio::decode_file(input, Channels::Downmix, SAMPLE_RATE, &mut |s| {
+            out.extend_from_slice(s)
+        })?;
+        best = best.min(t.elapsed().as_secs_f64());
+        info = Some(i);
+    }
+    let info = info.expect("at least one run");
+    let seconds = info.source_frames as f64 / f64::from(info.source_rate);
+    if let Some(p) = npy {
+        amt_model::npy::write(p, &[out.len()], &out)?;
+    }
+    let report = serde_json::json!({
+        "profile": profile(),
+        "input": input.display().to_string(),
+        "source_rate": info.source_rate,
+        "source_channels": info.source_channels,
+        "audio_seconds": seconds,
+        "best_s": best,
+        "x_realtime": seconds / best,
+        "threads": 1,
+    });
+    let lines = vec![format!(
+        "{} build: decode + resample {} ({} Hz, {} ch, {seconds:.1} s) to 16 kHz mono: best {best:.3} s = {:.0}x real time, one thread",
+        profile(),
+        input.display(),
+        info.source_rate,
+        info.source_channels,
+        seconds / best
+    )];
+    print_report(&report, json, &lines)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn frontend(batch: usize, repeat: usize, json: bool) -> anyhow::Result<ExitCode> {
+    use amt_model::frontend::{Codec, FrontEnd};
+    let samples = amt_symbolic::tokenizer::SEGMENT_SAMPLES as i64;
+    let wave = tch::Tensor::randn([batch as i64, samples], (tch::Kind::Float, tch::Device::Cpu)) * 0.1;
+    let mut report = serde_json::json!({"profile": profile(), "batch": batch, "threads": tch::get_num_threads()});
+    let mut lines = vec![format!("{} build, {} libtorch threads", profile(), tch::get_num_threads())];
+    for codec in [Codec::Melspec, Codec::Spec] {
+        let fe = FrontEnd::new(codec, codec.default_hop(), tch::Device::Cpu);
+        let _ = fe.forward(&wave);
+        let mut best = f64::INFINITY;
+        for _ in 0..repeat.max(1) {
+            let t = Instant::now();
+            let y = fe.forward(&wave);
+            let _ = y.sum(tch::Kind::Float).double_value(&[]);
+            best = best.min(t.elapsed().as_secs_f64());
+        }
+        let frames = batch as f64 * fe.frames(samples) as f64;
+        report[codec.name()] = serde_json::json!({"best_s": best, "frames_per_s": frames / best});
+        lines.push(format!(
+            "{}: {batch} segments ({frames:.0} frames) in {best:.3} s = {:.0} frames/s",
+            codec.name(),
+            frames / best
+        ));
+    }
+    print_report(&report, json, &lines)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+fn stream(batch: usize, batches: usize, workers: usize, json: bool) -> anyhow::Result<ExitCode> {
+    use amt_model::stream::{DatasetSegments, Sampler, SegmentInfo, Stream, StreamConfig};
+    use arrow::array::{FixedSizeListArray, Float32Array, UInt16Array, UInt64Array};
+    use std::sync::Arc;
+    // Synthetic shards of the melspec codec: 8 files of 64 segments.
+    let dir = tempfile::tempdir()?;
+    let (frames, bins, len) = (256usize, 512usize, 1024usize);
+    let schema = amt_stages::shards::shard_schema((frames * bins) as i32, len as i32);
+    let item = |t| Arc::new(arrow::datatypes::Field::new("item", t, false));
+    let mut segments = Vec::new();
+    for f in 0..8 {
+        let path = dir.path().join(format!("shard-{f}.arrow"));
+        let mut w = arrow::ipc::writer::FileWriter::try_new(fs_err::File::create(&path)?, &schema)?;
+        for b in 0..4 {
+            let n = 16;
+            let spec: Vec<f32> = (0..n * frames * bins).map(|i| ((i + f + b) % 97) as f32 / 97.0).collect();
+            let tokens: Vec<u16> = (0..n * len).map(|i| (i % 596) as u16).collect();
+            let batch_ = arrow::record_batch::RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(UInt64Array::from_iter_values((0..n as u64).map(|k| k * 32767))),
+                    Arc::new(FixedSizeListArray::try_new(item(arrow::datatypes::DataType::Float32), (frames * bins) as i32, Arc::new(Float32Array::from(spec)), None)?),
+                    Arc::new(FixedSizeListArray::try_new(item(arrow::datatypes::DataType::UInt16), len as i32, Arc::new(UInt16Array::from(tokens)), None)?),
+                ],
+            )?;
+            w.write(&batch_)?;
+            for k in 0..n {
+                segments.push(SegmentInfo {
+                    track_id: format!("t{f}"),
+                    mix: "mix".into(),
+                    split: "train".into(),
+                    shard: path.clone(),
+                    row: (b * n + k) as u32,
+                    start_sample: 0,
+                });
+            }
+        }
+        w.finish()?;
+    }
+    let ds = vec![DatasetSegments {
+        dataset: "bench".into(),
+        weight: 1.0,
+        segments,
+    }];
+    let cfg = StreamConfig {
+        seed: 1,
+        batch_size: batch,
+        rank: 0,
+        world: 1,
+        prefetch: 2 * workers,
+        workers,
+        frames: frames as i64,
+        bins: bins as i64,
+        channels: 1,
+        length: len as i64,
+        open_files: 16,
+    };
+    let mut s = Stream::open(Sampler::new(&ds, None, 1, 0, 1).map_err(anyhow::Error::msg)?, cfg, 0);
+    s.next_batch().map_err(anyhow::Error::msg)?;
+    let t = Instant::now();
+    for _ in 0..batches {
+        s.next_batch().map_err(anyhow::Error::msg)?;
+    }
+    let secs = t.elapsed().as_secs_f64();
+    let per_s = (batches * batch) as f64 / secs;
+    let report = serde_json::json!({
+        "profile": profile(), "batch": batch, "batches": batches, "workers": workers,
+        "seconds": secs, "segments_per_s": per_s,
+    });
+    let lines = vec![format!(
+        "{} build: {batches} batches of {batch} melspec segments with {workers} workers in {secs:.2} s = {per_s:.0} segments/s",
+        profile()
+    )];
     print_report(&report, json, &lines)?;
     Ok(ExitCode::SUCCESS)
 }
