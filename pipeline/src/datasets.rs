@@ -25,6 +25,8 @@ pub enum DatasetError {
     NoneKnown,
     #[error("`{0}` names a folder with no usable name")]
     BadPath(PathBuf),
+    #[error("could not generate the dataset `{0}`: {1}")]
+    Generate(String, String),
     #[error(transparent)]
     Store(#[from] amt_cache::Error),
 }
@@ -149,6 +151,17 @@ pub fn resolve_with(
             }
         };
         let mut spec = spec;
+        // The built-in dataset is generated where it is missing (atomically), then read like
+        // any local folder.
+        if spec.name == amt_stages::synth::NAME && !spec.folder.exists() {
+            tracing::info!(
+                "generating the built-in dataset `{}` into `{}`",
+                spec.name,
+                spec.folder.display()
+            );
+            amt_stages::synth::generate(&spec.folder, &amt_stages::synth::SynthConfig::default())
+                .map_err(|e| DatasetError::Generate(spec.name.clone(), e.to_string()))?;
+        }
         if let Some(a) = config.dataset_adapter(&spec.name) {
             spec.adapter = Some(a);
         }

@@ -18,6 +18,7 @@ pub mod registry;
 pub mod shards;
 pub mod split;
 pub mod stem;
+pub mod synth;
 
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, Ordering};

@@ -408,9 +408,16 @@ fn audio(
 fn frontend(batch: usize, repeat: usize, json: bool) -> anyhow::Result<ExitCode> {
     use amt_model::frontend::{Codec, FrontEnd};
     let samples = amt_symbolic::tokenizer::SEGMENT_SAMPLES as i64;
-    let wave = tch::Tensor::randn([batch as i64, samples], (tch::Kind::Float, tch::Device::Cpu)) * 0.1;
+    let wave = tch::Tensor::randn(
+        [batch as i64, samples],
+        (tch::Kind::Float, tch::Device::Cpu),
+    ) * 0.1;
     let mut report = serde_json::json!({"profile": profile(), "batch": batch, "threads": tch::get_num_threads()});
-    let mut lines = vec![format!("{} build, {} libtorch threads", profile(), tch::get_num_threads())];
+    let mut lines = vec![format!(
+        "{} build, {} libtorch threads",
+        profile(),
+        tch::get_num_threads()
+    )];
     for codec in [Codec::Melspec, Codec::Spec] {
         let fe = FrontEnd::new(codec, codec.default_hop(), tch::Device::Cpu);
         let _ = fe.forward(&wave);
@@ -448,14 +455,28 @@ fn stream(batch: usize, batches: usize, workers: usize, json: bool) -> anyhow::R
         let mut w = arrow::ipc::writer::FileWriter::try_new(fs_err::File::create(&path)?, &schema)?;
         for b in 0..4 {
             let n = 16;
-            let spec: Vec<f32> = (0..n * frames * bins).map(|i| ((i + f + b) % 97) as f32 / 97.0).collect();
+            let spec: Vec<f32> = (0..n * frames * bins)
+                .map(|i| ((i + f + b) % 97) as f32 / 97.0)
+                .collect();
             let tokens: Vec<u16> = (0..n * len).map(|i| (i % 596) as u16).collect();
             let batch_ = arrow::record_batch::RecordBatch::try_new(
                 schema.clone(),
                 vec![
-                    Arc::new(UInt64Array::from_iter_values((0..n as u64).map(|k| k * 32767))),
-                    Arc::new(FixedSizeListArray::try_new(item(arrow::datatypes::DataType::Float32), (frames * bins) as i32, Arc::new(Float32Array::from(spec)), None)?),
-                    Arc::new(FixedSizeListArray::try_new(item(arrow::datatypes::DataType::UInt16), len as i32, Arc::new(UInt16Array::from(tokens)), None)?),
+                    Arc::new(UInt64Array::from_iter_values(
+                        (0..n as u64).map(|k| k * 32767),
+                    )),
+                    Arc::new(FixedSizeListArray::try_new(
+                        item(arrow::datatypes::DataType::Float32),
+                        (frames * bins) as i32,
+                        Arc::new(Float32Array::from(spec)),
+                        None,
+                    )?),
+                    Arc::new(FixedSizeListArray::try_new(
+                        item(arrow::datatypes::DataType::UInt16),
+                        len as i32,
+                        Arc::new(UInt16Array::from(tokens)),
+                        None,
+                    )?),
                 ],
             )?;
             w.write(&batch_)?;
@@ -490,7 +511,11 @@ fn stream(batch: usize, batches: usize, workers: usize, json: bool) -> anyhow::R
         length: len as i64,
         open_files: 16,
     };
-    let mut s = Stream::open(Sampler::new(&ds, None, 1, 0, 1).map_err(anyhow::Error::msg)?, cfg, 0);
+    let mut s = Stream::open(
+        Sampler::new(&ds, None, 1, 0, 1).map_err(anyhow::Error::msg)?,
+        cfg,
+        0,
+    );
     s.next_batch().map_err(anyhow::Error::msg)?;
     let t = Instant::now();
     for _ in 0..batches {

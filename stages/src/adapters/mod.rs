@@ -31,6 +31,7 @@
 pub mod guitarset;
 pub mod maestro;
 pub mod slakh;
+pub mod synth_demo;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -42,7 +43,12 @@ use parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder;
 use crate::{Error, Result};
 
 /// The adapters, by the name `adapter = "..."` takes.
-pub const NAMES: &[&str] = &[slakh::NAME, maestro::NAME, guitarset::NAME];
+pub const NAMES: &[&str] = &[
+    slakh::NAME,
+    maestro::NAME,
+    guitarset::NAME,
+    synth_demo::NAME,
+];
 
 /// A dataset's layout and annotation reader.
 pub trait Adapter: Send + Sync {
@@ -131,6 +137,7 @@ pub fn by_name(name: &str) -> Option<Box<dyn Adapter>> {
         slakh::NAME => Some(Box::new(slakh::Slakh)),
         maestro::NAME => Some(Box::new(maestro::Maestro)),
         guitarset::NAME => Some(Box::new(guitarset::GuitarSet)),
+        synth_demo::NAME => Some(Box::new(synth_demo::SynthDemo)),
         _ => None,
     }
 }
