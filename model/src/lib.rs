@@ -1,9 +1,13 @@
 //! libtorch (tch) code: the audio front-end shared by the shards and the model, `.npy` files,
 //! and the facts `amt doctor` reports about the libtorch amt runs against.
 
+pub mod config;
 pub mod frontend;
 pub mod npy;
+pub mod optim;
 pub mod stream;
+pub mod t5;
+pub mod ymt3;
 
 use serde::Serialize;
 
