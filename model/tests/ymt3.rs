@@ -100,3 +100,35 @@ fn a_tiny_model_overfits_one_batch() {
     let out = m.generate(&spec, 16);
     assert!(out.equal(&labels), "{out:?}");
 }
+
+/// Against `tests/golden/make_ymt3.py`: an independent torch implementation of the same
+/// network with fixed weights (loaded here by YourMT3's names) gives the same encoder output,
+/// teacher-forced logits and greedy tokens.
+#[test]
+fn forward_equals_an_independent_implementation() {
+    let g = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/golden");
+    let mut cfg = ModelConfig::demo();
+    cfg.feat_length = 32;
+    cfg.event_length = 16;
+    let cfg = cfg.with_positions();
+    let mut vs = nn::VarStore::new(Device::Cpu);
+    let m = Ymt3::new(&vs.root(), &cfg).unwrap();
+    vs.load(g.join("ymt3_weights.safetensors")).unwrap();
+    let load_f = |n: &str| {
+        let (shape, v) = amt_model::npy::read::<f32>(&g.join(n)).unwrap();
+        Tensor::from_slice(&v).view(shape.iter().map(|&d| d as i64).collect::<Vec<_>>().as_slice())
+    };
+    let load_i = |n: &str| {
+        let (shape, v) = amt_model::npy::read::<i64>(&g.join(n)).unwrap();
+        Tensor::from_slice(&v).view(shape.iter().map(|&d| d as i64).collect::<Vec<_>>().as_slice())
+    };
+    let spec = load_f("ymt3_spec.npy");
+    let labels = load_i("ymt3_labels.npy");
+    let max_err = |a: &Tensor, b: &Tensor| (a - b).abs().max().double_value(&[]);
+    let enc = tch::no_grad(|| m.encode(&spec, false));
+    assert!(max_err(&enc, &load_f("ymt3_encoder.npy")) < 1e-4);
+    let logits = tch::no_grad(|| m.forward(&spec, &labels, false).logits);
+    assert!(max_err(&logits, &load_f("ymt3_logits.npy")) < 1e-4);
+    let greedy = m.generate(&spec, 12);
+    assert!(greedy.equal(&load_i("ymt3_greedy.npy")), "{greedy:?}");
+}
