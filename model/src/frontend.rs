@@ -76,6 +76,8 @@ impl Codec {
 pub struct FrontEnd {
     pub codec: Codec,
     pub hop: i64,
+    /// Mel bands (melspec; YourMT3's `-nmel`, 512 by default).
+    pub n_mels: i64,
     window: Tensor,
     /// (1025, 512) for melspec.
     mel: Option<Tensor>,
@@ -83,13 +85,19 @@ pub struct FrontEnd {
 
 impl FrontEnd {
     pub fn new(codec: Codec, hop: i64, device: Device) -> FrontEnd {
+        FrontEnd::with_mels(codec, hop, N_MELS, device)
+    }
+
+    /// A melspec front-end with `n_mels` bands (the demo's small model reads 128).
+    pub fn with_mels(codec: Codec, hop: i64, n_mels: i64, device: Device) -> FrontEnd {
         let window = hann_periodic(N_FFT).to_device(device);
         let mel = (codec == Codec::Melspec).then(|| {
-            mel_filter_bank(N_FFT / 2 + 1, F_MIN, F_MAX, N_MELS, SAMPLE_RATE).to_device(device)
+            mel_filter_bank(N_FFT / 2 + 1, F_MIN, F_MAX, n_mels, SAMPLE_RATE).to_device(device)
         });
         FrontEnd {
             codec,
             hop,
+            n_mels,
             window,
             mel,
         }
@@ -101,7 +109,10 @@ impl FrontEnd {
     }
 
     pub fn bins(&self) -> i64 {
-        self.codec.bins()
+        match self.codec {
+            Codec::Melspec => self.n_mels,
+            Codec::Spec => self.codec.bins(),
+        }
     }
 
     /// (B, T) float waveform -> (B, frames, bins) float, normalised to [0, 1] per example.

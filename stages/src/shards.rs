@@ -63,6 +63,9 @@ pub struct ShardsConfig {
     /// The STFT hop; `None`: the codec's (128 melspec, 300 spec).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hop_length: Option<i64>,
+    /// Mel bands of `melspec` (YourMT3's `-nmel`); `None`: 512.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub n_mels: Option<i64>,
     pub task: String,
 }
 
@@ -71,6 +74,7 @@ impl Default for ShardsConfig {
         ShardsConfig {
             codec: "melspec".into(),
             hop_length: None,
+            n_mels: None,
             task: "mt3_full_plus".into(),
         }
     }
@@ -95,9 +99,18 @@ impl ShardsConfig {
         })
     }
 
-    /// The slot variant: `<codec>-<hop>-<task>`.
+    pub fn n_mels(&self) -> i64 {
+        self.n_mels.unwrap_or(amt_model::frontend::N_MELS)
+    }
+
+    /// The slot variant: `<codec>-<hop>-<task>`, the codec followed by its mel bands when they
+    /// are not 512 (`melspec128-128-mt3_full_plus`).
     pub fn variant(&self) -> Result<String> {
-        Ok(format!("{}-{}-{}", self.codec, self.hop()?, self.task))
+        let mels = match (self.codec()?, self.n_mels) {
+            (Codec::Melspec, Some(n)) if n != amt_model::frontend::N_MELS => n.to_string(),
+            _ => String::new(),
+        };
+        Ok(format!("{}{mels}-{}-{}", self.codec, self.hop()?, self.task))
     }
 }
 
@@ -160,6 +173,12 @@ impl Stage for ShardsStage {
         let c: ShardsConfig = parse_config(NAME, config)?;
         c.codec()?;
         c.task()?;
+        if c.n_mels() <= 0 || c.n_mels() > 1024 {
+            return Err(Error::Config {
+                stage: NAME.into(),
+                reason: "`n_mels` must be between 1 and 1024".into(),
+            });
+        }
         if c.hop()? <= 0 {
             return Err(Error::Config {
                 stage: NAME.into(),
@@ -247,7 +266,7 @@ impl Stage for ShardsStage {
                 .cloned()
                 .unwrap_or_else(|| "unknown".into());
             let part_dir = amt_cache::parts::part_dir_name(&u.id);
-            let fe = FrontEnd::new(codec, hop, tch::Device::Cpu);
+            let fe = FrontEnd::with_mels(codec, hop, cfg.n_mels(), tch::Device::Cpu);
             let mut rows = SegmentsBuilder::new();
             let mut n_segments = 0u64;
             for mix in &mixes[&u.id] {

@@ -288,23 +288,36 @@ fn build_batch(
         };
         let s = col("spectrogram")?;
         let t = col("tokens")?;
-        if s.value_length() as usize != spec_len || t.value_length() as usize != token_len {
+        let shard_len = t.value_length() as usize / cfg.channels as usize;
+        if s.value_length() as usize != spec_len
+            || t.value_length() as usize % cfg.channels as usize != 0
+            || shard_len < cfg.length as usize
+        {
             return Err(format!(
-                "shard `{}` holds {} x {} values per segment, the stream expects {spec_len} x {token_len}",
+                "shard `{}` holds {} spectrogram values and {} tokens per segment; the stream expects {spec_len} and {} channel(s) of at least {} tokens",
                 info.shard.display(),
                 s.value_length(),
-                t.value_length()
+                t.value_length(),
+                cfg.channels,
+                cfg.length
             ));
         }
         let sv = s.value(r);
         let tv = t.value(r);
         spec[j * spec_len..(j + 1) * spec_len]
             .copy_from_slice(sv.as_primitive::<Float32Type>().values());
-        for (dst, &v) in tokens[j * token_len..(j + 1) * token_len]
-            .iter_mut()
-            .zip(tv.as_primitive::<UInt16Type>().values().iter())
-        {
-            *dst = i64::from(v);
+        let all = tv.as_primitive::<UInt16Type>().values();
+        let len = cfg.length as usize;
+        for c in 0..cfg.channels as usize {
+            let src = &all[c * shard_len..c * shard_len + len];
+            let dst = &mut tokens[j * token_len + c * len..j * token_len + (c + 1) * len];
+            for (d, &v) in dst.iter_mut().zip(src) {
+                *d = i64::from(v);
+            }
+            // Cut shorter than the shard's rows: keep the sequence ending in EOS.
+            if shard_len > len && all[c * shard_len + len] != 0 {
+                dst[len - 1] = 1;
+            }
         }
         rows.push((
             sampler.dataset_name(seg).to_string(),
