@@ -142,6 +142,11 @@ impl Store {
         })
     }
 
+    /// The folder of run `id` (whether it exists or not).
+    pub fn run_dir(&self, id: &str) -> PathBuf {
+        self.runs_dir().join(id)
+    }
+
     /// The ids of every run.
     pub fn runs(&self) -> Result<Vec<String>> {
         crate::store::sorted_dir_names(&self.runs_dir())

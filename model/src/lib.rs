@@ -1,6 +1,8 @@
 //! libtorch (tch) code: the audio front-end shared by the shards and the model, `.npy` files,
 //! and the facts `amt doctor` reports about the libtorch amt runs against.
 
+pub mod amp;
+pub mod checkpoint;
 pub mod config;
 pub mod frontend;
 pub mod npy;

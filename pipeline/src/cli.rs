@@ -11,6 +11,7 @@ use crate::commands;
 use crate::config::Config;
 use crate::context::{self, Context};
 use crate::graph::Graph;
+use crate::train::flags::{ModelFlags, TrainFlags};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -59,7 +60,8 @@ pub enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
-    /// Run the whole pipeline on built-in example data, then query it
+    /// The whole pipeline on the built-in synth-demo dataset: build, train a small model on
+    /// the CPU, score the test split, transcribe a held-out file to MIDI and a piano roll
     Demo(DemoArgs),
     /// Download, verify and extract YourMT3's datasets (menu, or --datasets), then build them
     Install(InstallArgs),
@@ -90,6 +92,126 @@ pub enum Command {
     /// The model's input for audio files: spectrograms of YourMT3's 2.048 s segments, as .npy
     /// and/or a picture
     Features(FeaturesArgs),
+    /// Train YourMT3+ on datasets built up to shards (YourMT3's train.py flags and aliases);
+    /// the same EXP_ID resumes exactly where it stopped
+    Train(TrainArgs),
+    /// The model: its resolved configuration, or a forward pass of given weights
+    #[command(subcommand)]
+    Model(ModelCommand),
+    /// Transcribe audio files to MIDI (and piano-roll PNGs) with a trained checkpoint
+    Transcribe(TranscribeArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "YourMT3's single-dash aliases work too: -tk, -enc, -dec, -it, -vit, \
+    -bsz, -pr, -lr, -wb, -d, ... (`amt train -it 3000 -vit 500 -d synth-demo --model demo x`). \
+    Flags of parts not built yet (Perceiver-TF, Conformer, multi-T5, MoE, augmentation, DDP) \
+    fail with \"not built yet\".")]
+pub struct TrainArgs {
+    /// Experiment id: the run's folder in the store (`runs/<EXP_ID>/`); the same id resumes
+    #[arg(value_name = "EXP_ID")]
+    pub exp_id: String,
+    #[command(flatten)]
+    pub model: ModelFlags,
+    #[command(flatten)]
+    pub train: TrainFlags,
+    /// Seed of the initial weights, the batch draws and dropout
+    #[arg(long, default_value_t = 1234)]
+    pub seed: u64,
+    /// Save a checkpoint every N steps [default: the validation interval] (and at the end)
+    #[arg(long, value_name = "N")]
+    pub checkpoint_every: Option<i64>,
+    /// Checkpoints kept by `validation/macro_onset_f`, besides the two newest
+    #[arg(long, default_value_t = 4, value_name = "K")]
+    pub save_top_k: usize,
+    /// Validation files per dataset at most
+    #[arg(long, default_value_t = 20, value_name = "N")]
+    pub val_max_num_files: usize,
+    /// Linear warm-up steps of the cosine schedule [default: 1000; demo model: 100]
+    #[arg(long, value_name = "N")]
+    pub warmup_steps: Option<i64>,
+    /// cpu, cuda or cuda:N [default: the first GPU, else the CPU]
+    #[arg(long, value_name = "DEVICE")]
+    pub device: Option<String>,
+    /// Compute threads of the training step [default: libtorch's, one per core]
+    #[arg(long, value_name = "N")]
+    pub threads: Option<i32>,
+    /// Threads building batches ahead
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub workers: usize,
+    /// Stop after N steps of this process, with a checkpoint (as Ctrl-C does); resume later
+    #[arg(long, value_name = "N")]
+    pub stop_after: Option<i64>,
+    /// End with one JSON object on stdout: exp_id, steps, world_size, final_loss, checkpoint
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ModelCommand {
+    /// The resolved model configuration and parameter count, for train flags (no training)
+    Info(ModelInfoArgs),
+    /// Run weights (a safetensors state dict with YourMT3's names) on a waveform: writes
+    /// spectrogram.npy, encoder_output.npy, logits.npy (teacher-forced) and greedy_tokens.npy
+    Forward(ModelForwardArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ModelInfoArgs {
+    #[command(flatten)]
+    pub model: ModelFlags,
+    #[command(flatten)]
+    pub train: TrainFlags,
+    /// Print JSON: {"params": N, "model": {...}, "tensors": [...], ...}
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ModelForwardArgs {
+    #[command(flatten)]
+    pub model: ModelFlags,
+    /// The weights: a safetensors state dict with YourMT3's parameter names
+    #[arg(long, value_name = "W.safetensors")]
+    pub weights: PathBuf,
+    /// A float32 waveform at 16 kHz, shape (samples,) or (1, samples); cut into 32767-sample
+    /// segments, the last zero-padded
+    #[arg(long, value_name = "X.npy")]
+    pub waveform_npy: PathBuf,
+    /// Teacher-forcing targets, int64 (segments, length) [default: the greedy tokens]
+    #[arg(long, value_name = "T.npy")]
+    pub tokens: Option<PathBuf>,
+    /// Output folder
+    #[arg(long, value_name = "DIR")]
+    pub out: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct TranscribeArgs {
+    /// Audio files (WAV, FLAC, MP3, OGG/Vorbis; any rate and channel count)
+    #[arg(value_name = "AUDIO", required = true)]
+    pub audio: Vec<PathBuf>,
+    /// A training run: its newest checkpoint that loads
+    #[arg(long, value_name = "EXP_ID", required_unless_present = "checkpoint", conflicts_with = "checkpoint")]
+    pub exp: Option<String>,
+    /// A checkpoint folder (`runs/<EXP_ID>/checkpoints/ckpt-<step>`)
+    #[arg(long, value_name = "DIR")]
+    pub checkpoint: Option<PathBuf>,
+    /// Output folder: `<audio name>.mid` (and `.png`) per file
+    #[arg(short, long, value_name = "DIR")]
+    pub out: PathBuf,
+    /// Also write a piano roll per file (time in seconds, pitch, colour per instrument)
+    #[arg(long)]
+    pub png: bool,
+    /// Segments decoded at once
+    #[arg(long, default_value_t = 8, value_name = "N")]
+    pub batch_size: usize,
+    /// cpu, cuda or cuda:N [default: the first GPU, else the CPU]
+    #[arg(long, value_name = "DEVICE")]
+    pub device: Option<String>,
+    /// Print one JSON object: the checkpoint, and per file its notes, MIDI and PNG paths
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -107,6 +229,9 @@ pub struct FeaturesArgs {
     /// STFT hop in samples [default: 128 for melspec, 300 for spec]
     #[arg(long, value_name = "N")]
     pub hop: Option<i64>,
+    /// Mel bands of `melspec` (YourMT3's -nmel; the demo model uses 128)
+    #[arg(long, default_value_t = 512, value_name = "N")]
+    pub n_mels: i64,
     /// Write the spectrograms as float32 .npy, shape (segments, frames, bins); with several
     /// inputs, `-<input name>` is added before the extension
     #[arg(long, value_name = "OUT.npy")]
@@ -313,9 +438,23 @@ pub struct InstallArgs {
 
 #[derive(Debug, Args)]
 pub struct DemoArgs {
-    /// Folder for the demo's data home and store (re-used on later runs)
+    /// Folder for the demo's data home, store and outputs (re-used on later runs)
     #[arg(long, default_value = "amt-demo", value_name = "DIR")]
     pub dir: PathBuf,
+    /// Training steps [default: the demo model's 2400]; a later demo with more steps
+    /// continues the same run
+    #[arg(long, value_name = "N")]
+    pub steps: Option<i64>,
+    /// Compute threads [default: one per core]
+    #[arg(long, value_name = "N")]
+    pub threads: Option<i32>,
+    /// Instead of training: a quick tour of the stages on two tiny example datasets in Slakh
+    /// and MAESTRO layouts (SQL, tokens, `amt eval`)
+    #[arg(long)]
+    pub tour: bool,
+    /// End with one JSON object on stdout: onset_f, offset_f, train_seconds, steps, midi, png
+    #[arg(long, conflicts_with = "tour")]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -472,7 +611,8 @@ fn quiet_on_broken_pipe() {
 
 pub fn main() -> ExitCode {
     quiet_on_broken_pipe();
-    let cli = Cli::parse();
+    // YourMT3's single-dash aliases (`-vit 5`) become long flags before clap reads them.
+    let cli = Cli::parse_from(crate::train::flags::rewrite(std::env::args_os().collect()));
     init_logging(&cli);
     let cancel = Arc::new(AtomicBool::new(false));
     {
@@ -504,11 +644,12 @@ fn dispatch(mut cli: Cli, cancel: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
         Command::Demo(args) => return commands::demo(args, cli.quiet, cancel),
         Command::Bench(args) => return commands::bench(args, cancel),
         Command::Features(args) => return commands::features(args),
+        Command::Model(cmd) => return commands::model(cmd),
         _ => {}
     }
     let ctx = build_context(&cli, cancel)?;
     match cli.command {
-        Command::Demo(_) | Command::Bench(_) | Command::Features(_) => {
+        Command::Demo(_) | Command::Bench(_) | Command::Features(_) | Command::Model(_) => {
             unreachable!("handled above")
         }
         Command::Run(a) => commands::run(&ctx, &a),
@@ -522,6 +663,8 @@ fn dispatch(mut cli: Cli, cancel: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
         Command::Doctor(a) => commands::doctor(&ctx, &a),
         Command::Tokenize(a) => commands::tokenize(&ctx, &a),
         Command::Eval(a) => commands::eval(&ctx, &a),
+        Command::Train(a) => crate::train::train(&ctx, &a),
+        Command::Transcribe(a) => commands::transcribe(&ctx, &a),
     }
 }
 

@@ -8,7 +8,9 @@ mod eval;
 mod features;
 mod inspect;
 mod install;
+mod model;
 mod tokenize;
+mod transcribe;
 
 use std::collections::BTreeMap;
 use std::process::ExitCode;
@@ -24,7 +26,9 @@ pub use eval::eval;
 pub use features::features;
 pub use inspect::{sql, tables};
 pub use install::install;
+pub use model::model;
 pub use tokenize::tokenize;
+pub use transcribe::{Transcriber, checkpoint_of_run, transcribe};
 
 use crate::cli::{DemoArgs, EXIT_INTERRUPTED, RunArgs, StageArgs, StatusArgs, with_hint};
 use crate::context::Context;
@@ -33,7 +37,7 @@ use crate::plan::{self, State};
 use crate::progress::TerminalReporter;
 use crate::runner::{Force, Outcome, RunReport, RunRequest};
 
-fn resolve_datasets(ctx: &Context, requested: &[String]) -> anyhow::Result<Vec<DatasetSpec>> {
+pub(crate) fn resolve_datasets(ctx: &Context, requested: &[String]) -> anyhow::Result<Vec<DatasetSpec>> {
     let store = ctx.open_store()?;
     datasets::resolve(requested, &ctx.data_home, &ctx.config, &store).map_err(|e| match e {
         DatasetError::NoneKnown => with_hint(
@@ -89,16 +93,16 @@ pub fn stage(ctx: &Context, args: &StageArgs) -> anyhow::Result<ExitCode> {
     execute(ctx, &datasets, &stages_for, force, args.json, args.no_wait)
 }
 
-type StagesFor<'a> = dyn Fn(&DatasetSpec) -> Vec<Arc<dyn amt_stages::Stage>> + Sync + 'a;
-
-fn execute(
+/// Builds `datasets` through their stages (fetching registry datasets first), with progress
+/// bars unless `quiet`; the report says what ran and what failed.
+pub(crate) fn build(
     ctx: &Context,
     datasets: &[DatasetSpec],
     stages_for: &StagesFor<'_>,
     force: Force,
-    json: bool,
+    quiet: bool,
     no_wait: bool,
-) -> anyhow::Result<ExitCode> {
+) -> anyhow::Result<RunReport> {
     let store = ctx.open_store()?;
     let cleaned = store.clean_tmp()?;
     if cleaned.removed > 0 {
@@ -123,9 +127,22 @@ fn execute(
         no_wait,
         cancel: &ctx.cancel,
     };
-    let reporter = TerminalReporter::new(ctx.quiet || json);
+    let reporter = TerminalReporter::new(quiet);
     // Registry datasets not on disk yet are fetched and extracted first (install.rs).
-    let report = install::run_fetching_first(&req, &reporter);
+    Ok(install::run_fetching_first(&req, &reporter))
+}
+
+pub(crate) type StagesFor<'a> = dyn Fn(&DatasetSpec) -> Vec<Arc<dyn amt_stages::Stage>> + Sync + 'a;
+
+fn execute(
+    ctx: &Context,
+    datasets: &[DatasetSpec],
+    stages_for: &StagesFor<'_>,
+    force: Force,
+    json: bool,
+    no_wait: bool,
+) -> anyhow::Result<ExitCode> {
+    let report = build(ctx, datasets, stages_for, force, ctx.quiet || json, no_wait)?;
     if json {
         println!("{}", serde_json::to_string_pretty(&report)?);
     } else if !ctx.quiet {
@@ -261,5 +278,9 @@ pub fn config_show(ctx: &Context) -> anyhow::Result<ExitCode> {
 }
 
 pub fn demo(args: &DemoArgs, quiet: bool, cancel: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
-    crate::demo::run(&args.dir, quiet, cancel)
+    if args.tour {
+        crate::demo::run(&args.dir, quiet, cancel)
+    } else {
+        crate::demo::train_demo(args, quiet, cancel)
+    }
 }

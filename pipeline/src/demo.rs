@@ -1,4 +1,5 @@
-//! `amt demo`: the whole pipeline, as far as stages exist, on a small generated example.
+//! `amt demo`: `synth-demo` built, a small model trained, scored and used ([`train_demo`]);
+//! `amt demo --tour`: the stages on two tiny example datasets ([`run`]).
 //!
 //! It writes two tiny datasets in real layouts under `<dir>/data`:
 //! - `demo_slakh`: Slakh2100 layout (`train/TrackNNNNN/` with `metadata.yaml`, stem MIDI and
@@ -278,5 +279,150 @@ pub fn run(dir: &Path, quiet: bool, cancel: Arc<AtomicBool>) -> anyhow::Result<E
         "\nTry: amt --data-home {} status | tables | sql \"SELECT * FROM notes LIMIT 5\"",
         data_home.display()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `amt demo`: `synth-demo` through every stage, a small T5 trained on it (run `demo` of the
+/// demo's store; a second demo finds it trained), the test split scored, and one held-out
+/// file transcribed to MIDI and a piano roll beside its reference.
+pub fn train_demo(
+    args: &crate::cli::DemoArgs,
+    quiet: bool,
+    cancel: Arc<AtomicBool>,
+) -> anyhow::Result<ExitCode> {
+    use crate::train::flags::{ModelFlags, TrainFlags};
+    use crate::train::infer::{Decoding, score_sets};
+    use crate::train::trainer::TrainOptions;
+
+    let dir = std::path::absolute(&args.dir)?;
+    let data_home = dir.join("data");
+    let out_dir = dir.join("output");
+    let ctx = Context {
+        store_root: default_store(&data_home),
+        data_home: data_home.clone(),
+        config: Config::default(),
+        graph: Graph::product(),
+        quiet,
+        cancel,
+    };
+    let say = |s: String| {
+        if !args.json {
+            println!("{s}");
+        }
+    };
+    let model = ModelFlags {
+        model: Some("demo".into()),
+        ..Default::default()
+    };
+    let train = TrainFlags {
+        data_preset: Some(amt_stages::synth::NAME.into()),
+        max_steps: args.steps,
+        precision: Some("32".into()),
+        ..Default::default()
+    };
+    let plan = crate::train::resolve::resolve(&model, &train, None).map_err(anyhow::Error::msg)?;
+    say(format!(
+        "amt demo: `{}` (generated in {}) -> {} -> train a small T5 (d_model {}) for {} steps on the CPU",
+        amt_stages::synth::NAME,
+        data_home.display(),
+        ctx.graph.names().join(" -> "),
+        plan.model.encoder.d_model,
+        plan.max_steps
+    ));
+    let opts = TrainOptions {
+        seed: 1234,
+        checkpoint_every: plan.val_interval,
+        top_k: 2,
+        device: tch::Device::Cpu,
+        threads: args.threads.unwrap_or_else(tch::get_num_threads),
+        workers: 1,
+        quiet: quiet || args.json,
+        stop_after: None,
+    };
+    let (outcome, data, run_dir) = crate::train::train_run(&ctx, "demo", &plan, &opts, 20)?;
+    if outcome.stopped_early {
+        anyhow::bail!("interrupted; `amt demo` again continues the training where it stopped");
+    }
+    say(format!(
+        "trained {} steps ({} this time, {:.0} s); final loss {:.3}; checkpoint {}",
+        outcome.steps,
+        outcome.steps - outcome.resumed_from,
+        outcome.train_seconds,
+        outcome.final_loss,
+        outcome.checkpoint.display()
+    ));
+    let t = crate::commands::Transcriber::load(&outcome.checkpoint, tch::Device::Cpu, 64)?;
+    let reader = amt_model::stream::ShardReader::new(16);
+    let shape = amt_model::stream::RowShape {
+        frames: plan.model.feat_length,
+        bins: plan.model.d_feat,
+        channels: 1,
+        length: plan.model.event_length,
+    };
+    let how = Decoding {
+        batch: 64,
+        ..t.decoding
+    };
+    let scores = score_sets(&t.model, &data.test, &reader, shape, how, None)?;
+    let ds = amt_stages::synth::NAME;
+    let get = |k: &str| scores.values.get(&format!("({ds}){k}")).copied().unwrap_or(f64::NAN);
+    let (onset_f, offset_f) = (get("onset_f"), get("offset_f"));
+    let n_test = data.test.iter().map(|s| s.tracks.len()).sum::<usize>();
+    say(format!(
+        "test split ({n_test} files): onset F1 {onset_f:.3}, onset+offset F1 {offset_f:.3} (mean over files)"
+    ));
+    let track = data
+        .test
+        .iter()
+        .flat_map(|s| s.tracks.iter())
+        .next()
+        .ok_or_else(|| anyhow::anyhow!("the test split of `{ds}` is empty"))?;
+    let (_, _, notes) = scores
+        .files
+        .iter()
+        .find(|(_, id, _)| *id == track.track_id)
+        .expect("every test file is scored");
+    fs_err::create_dir_all(&out_dir)?;
+    let midi = out_dir.join(format!("{}.mid", track.track_id));
+    amt_cache::atomic::write_file(&midi, &notes_to_midi(notes)?)?;
+    let png = out_dir.join(format!("{}.png", track.track_id));
+    crate::pianoroll::write_png(
+        &png,
+        &[
+            (&format!("reference: {}", track.track_id), &track.reference),
+            ("transcription", notes),
+        ],
+    )?;
+    say(format!(
+        "held-out file `{}`: {} notes transcribed ({} in the reference)\n  MIDI: {}\n  piano roll (reference above, transcription below): {}",
+        track.track_id,
+        notes.len(),
+        track.reference.len(),
+        midi.display(),
+        png.display()
+    ));
+    say(format!(
+        "\nTry: amt --data-home {} sql \"SELECT step, value FROM train_metrics WHERE metric = 'validation/macro_onset_f' ORDER BY step\"\n     amt --data-home {} transcribe --exp demo -o out --png your_song.wav",
+        data_home.display(),
+        data_home.display()
+    ));
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "onset_f": onset_f,
+                "offset_f": offset_f,
+                "test_files": n_test,
+                "train_seconds": outcome.train_seconds,
+                "steps": outcome.steps,
+                "final_loss": outcome.final_loss,
+                "checkpoint": outcome.checkpoint,
+                "run_dir": run_dir,
+                "midi": midi,
+                "png": png,
+                "validation": outcome.metrics,
+            }))?
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

@@ -220,7 +220,7 @@ pub fn nice_step(raw: f64) -> f64 {
     10.0 * p
 }
 
-fn fmt_seconds(t: f64, step: f64) -> String {
+pub fn fmt_seconds(t: f64, step: f64) -> String {
     if step >= 1.0 {
         format!("{t:.0}")
     } else if step >= 0.1 {

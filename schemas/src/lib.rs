@@ -16,6 +16,7 @@ pub mod segments;
 pub mod splits;
 pub mod stems;
 pub mod tracks;
+pub mod train_metrics;
 
 use arrow::datatypes::SchemaRef;
 
@@ -77,6 +78,11 @@ pub const TABLES: &[TableDef] = &[
         name: eval::MEANS,
         description: "per-run macro means of `amt eval` (NaN-ignoring) and micro F",
         schema: eval::means::schema,
+    },
+    TableDef {
+        name: train_metrics::NAME,
+        description: "losses, learning rate and validation metrics of `amt train` runs, by step",
+        schema: train_metrics::schema,
     },
     TableDef {
         name: problems::NAME,

@@ -39,7 +39,7 @@ impl Default for SynthConfig {
     fn default() -> Self {
         SynthConfig {
             seed: 0,
-            pieces: 48,
+            pieces: 192,
         }
     }
 }

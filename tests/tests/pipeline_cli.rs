@@ -409,7 +409,7 @@ fn demo_runs_twice_and_rebuilds_nothing_the_second_time() {
     let dir = tempfile::tempdir().unwrap();
     let run = || {
         std::process::Command::new(common::amt_bin())
-            .args(["demo", "--dir"])
+            .args(["demo", "--tour", "--dir"])
             .arg(dir.path())
             .env("NO_COLOR", "1")
             .output()

@@ -27,7 +27,7 @@ use std::sync::{Arc, Mutex};
 
 use arrow::array::{AsArray, FixedSizeListArray};
 use arrow::datatypes::{Float32Type, UInt16Type};
-use tch::{Device, Kind, Tensor};
+use tch::{Device, Tensor};
 
 use mmap::MappedShard;
 
@@ -68,6 +68,17 @@ pub struct StreamConfig {
     pub length: i64,
     /// Shard files kept mapped at once.
     pub open_files: usize,
+}
+
+impl StreamConfig {
+    pub fn shape(&self) -> RowShape {
+        RowShape {
+            frames: self.frames,
+            bins: self.bins,
+            channels: self.channels,
+            length: self.length,
+        }
+    }
 }
 
 /// A batch as the trainer takes it.
@@ -233,13 +244,30 @@ impl Sampler {
     }
 }
 
-/// Shard files mapped on demand, at most `capacity` at once (least recently used dropped).
-struct ShardCache {
+/// Shard files mapped on demand, at most `capacity` at once (least recently used dropped);
+/// reads segments into tensors. Shared by the stream's workers and by validation.
+pub struct ShardReader {
     capacity: usize,
     open: Mutex<Vec<(PathBuf, Arc<MappedShard>)>>,
 }
 
-impl ShardCache {
+/// What one row of a batch holds: spectrogram frames x bins, token channels x length.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RowShape {
+    pub frames: i64,
+    pub bins: i64,
+    pub channels: i64,
+    pub length: i64,
+}
+
+impl ShardReader {
+    pub fn new(capacity: usize) -> ShardReader {
+        ShardReader {
+            capacity: capacity.max(1),
+            open: Mutex::new(Vec::new()),
+        }
+    }
+
     fn get(&self, path: &PathBuf) -> Result<Arc<MappedShard>, String> {
         {
             let mut open = self.open.lock().expect("not poisoned");
@@ -258,82 +286,103 @@ impl ShardCache {
         }
         Ok(shard)
     }
+
+    /// The spectrograms (B, frames, bins) float32 and tokens (B, channels, length) int64 of
+    /// `segments`, in order. Token rows longer than `length` are cut, keeping a final EOS.
+    pub fn read(
+        &self,
+        segments: &[&SegmentInfo],
+        shape: RowShape,
+    ) -> Result<(Tensor, Tensor), String> {
+        let b = segments.len();
+        let spec_len = (shape.frames * shape.bins) as usize;
+        let token_len = (shape.channels * shape.length) as usize;
+        let mut spec = vec![0f32; b * spec_len];
+        let mut tokens = vec![0i64; b * token_len];
+        for (j, info) in segments.iter().enumerate() {
+            let shard = self.get(&info.shard)?;
+            let (batch, r) = shard.locate(info.row as usize).ok_or_else(|| {
+                format!("shard `{}` has no row {}", info.shard.display(), info.row)
+            })?;
+            let col = |name: &str| -> Result<&FixedSizeListArray, String> {
+                batch
+                    .column_by_name(name)
+                    .and_then(|c| c.as_fixed_size_list_opt())
+                    .ok_or_else(|| {
+                        format!("shard `{}` has no `{name}` column", info.shard.display())
+                    })
+            };
+            let s = col("spectrogram")?;
+            let t = col("tokens")?;
+            let shard_len = t.value_length() as usize / shape.channels as usize;
+            if s.value_length() as usize != spec_len
+                || t.value_length() as usize % shape.channels as usize != 0
+                || shard_len < shape.length as usize
+            {
+                return Err(format!(
+                    "shard `{}` holds {} spectrogram values and {} tokens per segment; the stream expects {spec_len} and {} channel(s) of at least {} tokens",
+                    info.shard.display(),
+                    s.value_length(),
+                    t.value_length(),
+                    shape.channels,
+                    shape.length
+                ));
+            }
+            let sv = s.value(r);
+            let tv = t.value(r);
+            spec[j * spec_len..(j + 1) * spec_len]
+                .copy_from_slice(sv.as_primitive::<Float32Type>().values());
+            let all = tv.as_primitive::<UInt16Type>().values();
+            let len = shape.length as usize;
+            for c in 0..shape.channels as usize {
+                let src = &all[c * shard_len..c * shard_len + len];
+                let dst = &mut tokens[j * token_len + c * len..j * token_len + (c + 1) * len];
+                for (d, &v) in dst.iter_mut().zip(src) {
+                    *d = i64::from(v);
+                }
+                // Cut shorter than the shard's rows: keep the sequence ending in EOS.
+                if shard_len > len && all[c * shard_len + len] != 0 {
+                    dst[len - 1] = 1;
+                }
+            }
+        }
+        let spectrogram = Tensor::from_slice(&spec).view([b as i64, shape.frames, shape.bins]);
+        let tokens = Tensor::from_slice(&tokens).view([b as i64, shape.channels, shape.length]);
+        Ok((spectrogram, tokens))
+    }
 }
 
 /// Builds batch `k` (rows of draws `k * B ..`).
 fn build_batch(
     sampler: &Sampler,
-    cache: &ShardCache,
+    reader: &ShardReader,
     cfg: &StreamConfig,
     k: u64,
 ) -> Result<Batch, String> {
     let b = cfg.batch_size;
-    let spec_len = (cfg.frames * cfg.bins) as usize;
-    let token_len = (cfg.channels * cfg.length) as usize;
-    let mut spec = vec![0f32; b * spec_len];
-    let mut tokens = vec![0i64; b * token_len];
-    let mut rows = Vec::with_capacity(b);
-    for j in 0..b {
-        let seg = sampler.draw(k * b as u64 + j as u64);
-        let info = &sampler.segments[seg];
-        let shard = cache.get(&info.shard)?;
-        let (batch, r) = shard
-            .locate(info.row as usize)
-            .ok_or_else(|| format!("shard `{}` has no row {}", info.shard.display(), info.row))?;
-        let col = |name: &str| -> Result<&FixedSizeListArray, String> {
-            batch
-                .column_by_name(name)
-                .and_then(|c| c.as_fixed_size_list_opt())
-                .ok_or_else(|| format!("shard `{}` has no `{name}` column", info.shard.display()))
-        };
-        let s = col("spectrogram")?;
-        let t = col("tokens")?;
-        let shard_len = t.value_length() as usize / cfg.channels as usize;
-        if s.value_length() as usize != spec_len
-            || t.value_length() as usize % cfg.channels as usize != 0
-            || shard_len < cfg.length as usize
-        {
-            return Err(format!(
-                "shard `{}` holds {} spectrogram values and {} tokens per segment; the stream expects {spec_len} and {} channel(s) of at least {} tokens",
-                info.shard.display(),
-                s.value_length(),
-                t.value_length(),
-                cfg.channels,
-                cfg.length
-            ));
-        }
-        let sv = s.value(r);
-        let tv = t.value(r);
-        spec[j * spec_len..(j + 1) * spec_len]
-            .copy_from_slice(sv.as_primitive::<Float32Type>().values());
-        let all = tv.as_primitive::<UInt16Type>().values();
-        let len = cfg.length as usize;
-        for c in 0..cfg.channels as usize {
-            let src = &all[c * shard_len..c * shard_len + len];
-            let dst = &mut tokens[j * token_len + c * len..j * token_len + (c + 1) * len];
-            for (d, &v) in dst.iter_mut().zip(src) {
-                *d = i64::from(v);
-            }
-            // Cut shorter than the shard's rows: keep the sequence ending in EOS.
-            if shard_len > len && all[c * shard_len + len] != 0 {
-                dst[len - 1] = 1;
-            }
-        }
-        rows.push((
-            sampler.dataset_name(seg).to_string(),
-            info.track_id.clone(),
-            info.start_sample,
-        ));
-    }
-    let mut spectrogram = Tensor::from_slice(&spec).view([b as i64, cfg.frames, cfg.bins]);
-    let mut tokens = Tensor::from_slice(&tokens).view([b as i64, cfg.channels, cfg.length]);
+    let draws: Vec<usize> = (0..b)
+        .map(|j| sampler.draw(k * b as u64 + j as u64))
+        .collect();
+    let infos: Vec<&SegmentInfo> = draws.iter().map(|&s| &sampler.segments[s]).collect();
+    let (mut spectrogram, mut tokens) = reader.read(&infos, cfg.shape())?;
+    let rows = draws
+        .iter()
+        .map(|&s| {
+            let info = &sampler.segments[s];
+            (
+                sampler.dataset_name(s).to_string(),
+                info.track_id.clone(),
+                info.start_sample,
+            )
+        })
+        .collect();
     if tch::Cuda::is_available() {
         spectrogram = spectrogram.pin_memory(Device::Cuda(0));
         tokens = tokens.pin_memory(Device::Cuda(0));
     }
     Ok(Batch {
         spectrogram,
-        tokens: tokens.to_kind(Kind::Int64),
+        tokens,
         rows,
     })
 }
@@ -353,10 +402,7 @@ impl Stream {
     /// Starts the workers at batch `position` (0 for a new run, the recorded one to resume).
     pub fn open(sampler: Sampler, cfg: StreamConfig, position: u64) -> Stream {
         let sampler = Arc::new(sampler);
-        let cache = Arc::new(ShardCache {
-            capacity: cfg.open_files.max(1),
-            open: Mutex::new(Vec::new()),
-        });
+        let cache = Arc::new(ShardReader::new(cfg.open_files));
         let n = cfg.workers.max(1);
         let depth = (cfg.prefetch / n).max(1);
         let stop = Arc::new(AtomicBool::new(false));

@@ -60,7 +60,8 @@ pub fn features(args: &FeaturesArgs) -> anyhow::Result<ExitCode> {
             "give audio files (WAV, FLAC, MP3, OGG) or `--waveform-npy IN.npy`",
         ));
     }
-    let fe = FrontEnd::new(codec, hop, tch::Device::Cpu);
+    anyhow::ensure!(args.n_mels > 0, "--n-mels must be positive");
+    let fe = FrontEnd::with_mels(codec, hop, args.n_mels, tch::Device::Cpu);
     let several = inputs.len() > 1;
     for (name, samples) in &inputs {
         let n_seg = samples.len().div_ceil(SEGMENT_SAMPLES).max(1);

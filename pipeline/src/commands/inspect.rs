@@ -65,6 +65,20 @@ fn sources(
             }
         }
     }
+    // Training runs write their metrics as they go (not artifacts): every part so far.
+    for id in store.runs()? {
+        for (path, rows) in crate::train::log::metric_parts(&store.run_dir(&id)) {
+            files
+                .entry(amt_schemas::train_metrics::NAME.to_string())
+                .or_default()
+                .push(path);
+            let s = stats
+                .entry(amt_schemas::train_metrics::NAME.to_string())
+                .or_default();
+            s.0 += rows;
+            s.1 += 1;
+        }
+    }
     let mut out = Vec::new();
     for def in amt_schemas::TABLES {
         out.push(TableSource {

@@ -1,0 +1,146 @@
+//! `amt model info` (the resolved configuration and parameter count, without training) and
+//! `amt model forward` (a state dict's forward pass on a waveform, written as .npy: the tool for
+//! checking our forward pass against another implementation's).
+#![allow(clippy::print_stdout)]
+
+use std::process::ExitCode;
+
+use amt_model::frontend::{Codec, FrontEnd};
+use amt_model::npy;
+use amt_model::ymt3::{Ymt3, trainable_params};
+use amt_symbolic::tokenizer::SEGMENT_SAMPLES;
+use serde_json::json;
+use tch::{Device, Kind, Tensor, nn};
+
+use crate::cli::{ModelCommand, ModelForwardArgs, ModelInfoArgs, with_hint};
+use crate::train::flags::TrainFlags;
+use crate::train::resolve::resolve;
+
+pub fn model(cmd: &ModelCommand) -> anyhow::Result<ExitCode> {
+    match cmd {
+        ModelCommand::Info(a) => info(a),
+        ModelCommand::Forward(a) => forward(a),
+    }
+}
+
+fn info(args: &ModelInfoArgs) -> anyhow::Result<ExitCode> {
+    let plan = resolve(&args.model, &args.train, None).map_err(anyhow::Error::msg)?;
+    let vs = nn::VarStore::new(Device::Cpu);
+    let _m = Ymt3::new(&vs.root(), &plan.model).map_err(anyhow::Error::msg)?;
+    let params = trainable_params(&vs);
+    let mut names: Vec<(String, Vec<i64>)> = vs
+        .variables()
+        .into_iter()
+        .map(|(n, t)| (n, t.size()))
+        .collect();
+    names.sort();
+    if args.json {
+        let out = json!({
+            "params": params,
+            "model": plan.model,
+            "codec": plan.codec,
+            "hop_length": plan.hop_length,
+            "n_mels": plan.n_mels,
+            "task": plan.task,
+            "train": {
+                "batch_size": plan.batch_size,
+                "max_steps": plan.max_steps,
+                "lr": plan.lr,
+                "optimizer": plan.optimizer,
+                "schedule": plan.schedule,
+                "warmup_steps": plan.warmup_steps,
+                "val_interval": plan.val_interval,
+                "bf16": plan.bf16,
+                "data": plan.data,
+            },
+            "tensors": names.iter().map(|(n, s)| json!({"name": n, "shape": s})).collect::<Vec<_>>(),
+        });
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        let m = &plan.model;
+        println!("YMT3+ (T5 encoder, T5 decoder), {params} trainable parameters");
+        println!(
+            "input: {} x {} {} (hop {}), targets: {} tokens of {}",
+            m.feat_length, m.d_feat, plan.codec, plan.hop_length, m.event_length, m.vocab_size
+        );
+        for (name, t) in [("encoder", &m.encoder), ("decoder", &m.decoder)] {
+            println!(
+                "{name}: {} layers, d_model {}, {} heads x {}, d_ff {}, dropout {}",
+                t.num_layers, t.d_model, t.num_heads, t.d_kv, t.d_ff, t.dropout_rate
+            );
+        }
+        println!("logit scale: {:?}", m.logit_scale);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn to_npy_f32(path: &std::path::Path, t: &Tensor) -> anyhow::Result<()> {
+    let shape: Vec<usize> = t.size().iter().map(|&d| d as usize).collect();
+    let v = Vec::<f32>::try_from(t.to_kind(Kind::Float).flatten(0, -1))?;
+    npy::write(path, &shape, &v)?;
+    Ok(())
+}
+
+fn forward(args: &ModelForwardArgs) -> anyhow::Result<ExitCode> {
+    let plan = resolve(&args.model, &TrainFlags::default(), None).map_err(anyhow::Error::msg)?;
+    let mut vs = nn::VarStore::new(Device::Cpu);
+    let model = Ymt3::new(&vs.root(), &plan.model).map_err(anyhow::Error::msg)?;
+    vs.load(&args.weights).map_err(|e| {
+        with_hint(
+            anyhow::anyhow!("could not load `{}`: {e}", args.weights.display()),
+            "give a safetensors state dict with YourMT3's parameter names for this configuration (`amt model info --json` lists them)",
+        )
+    })?;
+    let (shape, wave) = npy::read::<f32>(&args.waveform_npy).map_err(|e| {
+        with_hint(
+            anyhow::anyhow!("{e}"),
+            "give a float32 .npy waveform at 16 kHz, shape (samples,) or (1, samples)",
+        )
+    })?;
+    anyhow::ensure!(
+        shape.len() == 1 || (shape.len() == 2 && shape[0] == 1),
+        "`{}` has shape {shape:?}; a waveform is (samples,) or (1, samples)",
+        args.waveform_npy.display()
+    );
+    let n_seg = wave.len().div_ceil(SEGMENT_SAMPLES).max(1);
+    let mut padded = vec![0f32; n_seg * SEGMENT_SAMPLES];
+    padded[..wave.len()].copy_from_slice(&wave);
+    let codec = Codec::parse(&plan.codec).expect("resolved");
+    let fe = FrontEnd::with_mels(codec, plan.hop_length, plan.n_mels, Device::Cpu);
+    fs_err::create_dir_all(&args.out)?;
+    tch::no_grad(|| -> anyhow::Result<()> {
+        let x = Tensor::from_slice(&padded).view([n_seg as i64, SEGMENT_SAMPLES as i64]);
+        let spec = fe.forward(&x);
+        to_npy_f32(&args.out.join("spectrogram.npy"), &spec)?;
+        let enc = model.encode(&spec, false);
+        to_npy_f32(&args.out.join("encoder_output.npy"), &enc)?;
+        let greedy = model.generate(&spec, plan.model.event_length);
+        let labels = match &args.tokens {
+            Some(p) => {
+                let (shape, v) = npy::read::<i64>(p).map_err(anyhow::Error::msg)?;
+                anyhow::ensure!(
+                    shape.len() == 2 && shape[0] == n_seg,
+                    "`{}` has shape {shape:?}; expected ({n_seg}, length) int64 token ids",
+                    p.display()
+                );
+                Tensor::from_slice(&v).view([shape[0] as i64, shape[1] as i64])
+            }
+            None => greedy.shallow_clone(),
+        };
+        let f = model.forward(&spec, &labels, false);
+        to_npy_f32(&args.out.join("logits.npy"), &f.logits)?;
+        let g: Vec<i64> = Vec::<i64>::try_from(greedy.flatten(0, -1))?;
+        npy::write(
+            &args.out.join("greedy_tokens.npy"),
+            &[n_seg, plan.model.event_length as usize],
+            &g,
+        )?;
+        println!(
+            "{n_seg} segment(s): spectrogram.npy, encoder_output.npy, logits.npy, greedy_tokens.npy in {} (loss {:.6})",
+            args.out.display(),
+            f.loss.double_value(&[])
+        );
+        Ok(())
+    })?;
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,196 @@
+//! A run's data: its datasets built up to `shards` (in the run's shards variant), their
+//! training segments, and the validation and test files with their reference notes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use amt_cache::{Pin, Slot, Store};
+use amt_model::stream::{DatasetSegments, SegmentInfo};
+use amt_stages::DatasetSpec;
+use amt_stages::shards::ShardsConfig;
+use amt_symbolic::Note;
+use anyhow::Context as _;
+
+use super::resolve::TrainPlan;
+use crate::cli::with_hint;
+use crate::context::Context;
+use crate::runner::Force;
+
+/// One file to transcribe and score: its segments in order and its reference notes.
+#[derive(Debug, Clone)]
+pub struct EvalTrack {
+    pub dataset: String,
+    pub track_id: String,
+    pub segments: Vec<SegmentInfo>,
+    pub reference: Vec<Note>,
+}
+
+/// The files of one dataset's split and the eval vocabulary they are scored with.
+#[derive(Debug, Clone)]
+pub struct EvalSet {
+    pub dataset: String,
+    pub eval_vocab: Option<String>,
+    pub tracks: Vec<EvalTrack>,
+}
+
+pub struct RunData {
+    pub train: Vec<DatasetSegments>,
+    pub validation: Vec<EvalSet>,
+    pub test: Vec<EvalSet>,
+    /// The artifacts read (to pin in the run).
+    pub pins: Vec<Pin>,
+}
+
+/// The `[stage.shards]` configuration a plan needs.
+pub fn shards_config(plan: &TrainPlan) -> ShardsConfig {
+    ShardsConfig {
+        codec: plan.codec.clone(),
+        hop_length: Some(plan.hop_length),
+        n_mels: Some(plan.n_mels),
+        task: plan.task.clone(),
+    }
+}
+
+/// Builds (or finds fresh) every dataset of the plan up to `shards` with the plan's shards
+/// configuration; fails naming the datasets whose stages failed.
+pub fn build(ctx: &Context, plan: &TrainPlan, quiet: bool) -> anyhow::Result<Vec<DatasetSpec>> {
+    let names: Vec<String> = plan.data.iter().map(|(n, _)| n.clone()).collect();
+    let datasets = crate::commands::resolve_datasets(ctx, &names)?;
+    let mut config = ctx.config.clone();
+    let table = toml::Table::try_from(shards_config(plan)).expect("a shards config is a table");
+    config.file.stage.insert(amt_stages::shards::NAME.into(), table);
+    let ctx2 = Context {
+        data_home: ctx.data_home.clone(),
+        store_root: ctx.store_root.clone(),
+        config,
+        graph: ctx.graph.clone(),
+        quiet: ctx.quiet,
+        cancel: ctx.cancel.clone(),
+    };
+    let stages = ctx.graph.until(Some(amt_stages::shards::NAME))?;
+    let all = stages.clone();
+    let report = crate::commands::build(&ctx2, &datasets, &move |_| all.clone(), Force::No, quiet, false)?;
+    if report.interrupted() {
+        anyhow::bail!("interrupted while building the training data");
+    }
+    if report.failed() {
+        let failed: Vec<String> = report
+            .entries
+            .iter()
+            .filter(|e| e.outcome == crate::runner::Outcome::Failed)
+            .map(|e| {
+                format!(
+                    "`{}` of `{}`: {}",
+                    e.stage,
+                    e.dataset,
+                    e.error.clone().unwrap_or_default()
+                )
+            })
+            .collect();
+        return Err(with_hint(
+            anyhow::anyhow!("the training data could not be built: {}", failed.join("; ")),
+            "`amt status` shows each stage; fix the input it names and train again (what was built is kept)",
+        ));
+    }
+    Ok(datasets)
+}
+
+/// Reads the built shards of `datasets` (with the plan's variant) and their notes.
+pub fn load(
+    store: &Store,
+    plan: &TrainPlan,
+    datasets: &[DatasetSpec],
+    val_max_files: usize,
+) -> anyhow::Result<RunData> {
+    let variant = shards_config(plan).variant()?;
+    let mut out = RunData {
+        train: Vec::new(),
+        validation: Vec::new(),
+        test: Vec::new(),
+        pins: Vec::new(),
+    };
+    for ds in datasets {
+        let weight = plan
+            .data
+            .iter()
+            .find(|(n, _)| *n == ds.name)
+            .map(|(_, w)| *w)
+            .unwrap_or(1.0);
+        let shard_slot = Slot::variant(ds.name.clone(), variant.clone());
+        let notes_slot = Slot::dataset(ds.name.clone());
+        let shards = store
+            .current_of(amt_stages::shards::NAME, &shard_slot)?
+            .with_context(|| format!("dataset `{}` has no shards `{variant}`", ds.name))?;
+        let notes = store
+            .current_of(amt_stages::notes::NAME, &notes_slot)?
+            .with_context(|| format!("dataset `{}` has no notes", ds.name))?;
+        for a in [&shards, &notes] {
+            out.pins.push(Pin {
+                stage: a.manifest.stage.clone(),
+                slot: a.manifest.slot.clone(),
+                key: a.manifest.key.clone(),
+            });
+        }
+        let segments = amt_stages::shards::read_segments(&shards)?;
+        let train: Vec<SegmentInfo> = segments
+            .iter()
+            .filter(|s| s.split == "train")
+            .cloned()
+            .collect();
+        if train.is_empty() {
+            anyhow::bail!(
+                "dataset `{}` has no training segments (no track in its `train` split)",
+                ds.name
+            );
+        }
+        out.train.push(DatasetSegments {
+            dataset: ds.name.clone(),
+            weight,
+            segments: train,
+        });
+        let all_notes = Arc::new(amt_stages::notes::read::all_track_notes(&notes)?);
+        for (split, dest, max) in [
+            ("validation", &mut out.validation, val_max_files),
+            ("test", &mut out.test, usize::MAX),
+        ] {
+            let tracks = eval_tracks(&ds.name, &segments, split, &all_notes, max);
+            dest.push(EvalSet {
+                dataset: ds.name.clone(),
+                eval_vocab: plan.eval_vocab.clone(),
+                tracks,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The files of `split` (one mix each: the first), segments in order, with their notes; at
+/// most `max`, taken in track order.
+fn eval_tracks(
+    dataset: &str,
+    segments: &[SegmentInfo],
+    split: &str,
+    notes: &BTreeMap<String, amt_stages::notes::read::StemGroups>,
+    max: usize,
+) -> Vec<EvalTrack> {
+    let mut by_track: BTreeMap<&str, Vec<&SegmentInfo>> = BTreeMap::new();
+    for s in segments.iter().filter(|s| s.split == split) {
+        by_track.entry(&s.track_id).or_default().push(s);
+    }
+    let mut out = Vec::new();
+    for (track, mut segs) in by_track.into_iter().take(max) {
+        let Some(groups) = notes.get(track) else {
+            continue;
+        };
+        let first_mix = segs.iter().map(|s| s.mix.clone()).min().unwrap_or_default();
+        segs.retain(|s| s.mix == first_mix);
+        segs.sort_by_key(|s| s.start_sample);
+        out.push(EvalTrack {
+            dataset: dataset.to_string(),
+            track_id: track.to_string(),
+            segments: segs.into_iter().cloned().collect(),
+            reference: amt_stages::notes::track_notes(groups.clone()),
+        });
+    }
+    out
+}

@@ -1,0 +1,160 @@
+//! From spectrograms to notes with a model (batched greedy decoding, per-segment decoding,
+//! merge), and the scoring of whole files against their references: validation during
+//! training, the test split of `amt demo`, and `amt transcribe` all go through here.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use amt_metrics::{MetricAggregator, TrackMetricsConfig, compute_track_metrics};
+use amt_model::stream::{RowShape, ShardReader};
+use amt_model::ymt3::Ymt3;
+use amt_symbolic::{DecodedSegment, Note, decode_tokens, merge_segments};
+use tch::{Device, Kind, Tensor};
+
+use super::data::EvalSet;
+
+/// How to run the model for inference.
+#[derive(Debug, Clone, Copy)]
+pub struct Decoding {
+    pub device: Device,
+    /// Segments decoded at once.
+    pub batch: usize,
+    pub bf16: bool,
+    /// Tokens generated per segment at most (the model's event length).
+    pub max_len: i64,
+}
+
+/// Greedy token rows of (N, frames, bins) spectrograms, `batch` at a time. `on_batch` is
+/// told how many segments are done (for progress bars).
+pub fn generate_rows(
+    model: &Ymt3,
+    spec: &Tensor,
+    how: Decoding,
+    mut on_batch: impl FnMut(usize),
+) -> Vec<Vec<i64>> {
+    let n = spec.size()[0];
+    let mut rows = Vec::with_capacity(n as usize);
+    let mut start = 0;
+    while start < n {
+        let len = (how.batch as i64).min(n - start);
+        let chunk = spec.narrow(0, start, len).to_device(how.device);
+        let out = amt_model::amp::bf16_autocast(how.bf16, || model.generate(&chunk, how.max_len));
+        let out = out.to_device(Device::Cpu).to_kind(Kind::Int64);
+        for i in 0..len {
+            rows.push(Vec::<i64>::try_from(out.get(i)).expect("an int64 row"));
+        }
+        start += len;
+        on_batch(start as usize);
+    }
+    rows
+}
+
+/// Notes of one file from its segments' token rows and start times (seconds): each row
+/// decoded from its start, the segments merged (ties close notes across boundaries).
+pub fn notes_from_rows(rows: &[Vec<i64>], starts: &[f64]) -> Vec<Note> {
+    let decoded: Vec<DecodedSegment> = rows
+        .iter()
+        .zip(starts)
+        .map(|(r, &t)| {
+            let tokens: Vec<u16> = r.iter().map(|&v| v.clamp(0, u16::MAX as i64) as u16).collect();
+            decode_tokens(&tokens, t)
+        })
+        .collect();
+    merge_segments(&decoded).0
+}
+
+/// Scores of one split: per dataset and macro over datasets (keys `(<dataset>)<metric>` and
+/// `macro_<metric>`), plus the teacher-forced `loss`; and the transcriptions, by file.
+pub struct Scores {
+    pub values: BTreeMap<String, f64>,
+    pub files: Vec<(String, String, Vec<Note>)>,
+}
+
+/// Transcribes every file of `sets` from its shards and scores it against its reference
+/// notes (onset tolerance 50 ms; the set's eval vocabulary). With `write_dir`, each file's
+/// transcription is written there as `<dataset>/<track>.mid`.
+pub fn score_sets(
+    model: &Ymt3,
+    sets: &[EvalSet],
+    reader: &ShardReader,
+    shape: RowShape,
+    how: Decoding,
+    write_dir: Option<&Path>,
+) -> anyhow::Result<Scores> {
+    let mut values = BTreeMap::new();
+    let mut per_dataset: Vec<BTreeMap<String, f64>> = Vec::new();
+    let mut files = Vec::new();
+    let (mut loss_sum, mut loss_n) = (0.0, 0.0);
+    for set in sets {
+        if set.tracks.is_empty() {
+            continue;
+        }
+        let cfg = TrackMetricsConfig {
+            eval_vocab: set
+                .eval_vocab
+                .as_deref()
+                .map(amt_metrics::vocab::eval_vocab)
+                .transpose()?,
+            ..Default::default()
+        };
+        let mut agg = MetricAggregator::new();
+        for track in &set.tracks {
+            let segs: Vec<&_> = track.segments.iter().collect();
+            let (spec, tokens) = reader.read(&segs, shape).map_err(anyhow::Error::msg)?;
+            let labels = tokens.select(1, 0);
+            tch::no_grad(|| {
+                let mut start = 0;
+                let n = spec.size()[0];
+                while start < n {
+                    let len = (how.batch as i64).min(n - start);
+                    let s = spec.narrow(0, start, len).to_device(how.device);
+                    let l = labels.narrow(0, start, len).to_device(how.device);
+                    let f = amt_model::amp::bf16_autocast(how.bf16, || model.forward(&s, &l, false));
+                    loss_sum += f.loss.double_value(&[]) * len as f64;
+                    loss_n += len as f64;
+                    start += len;
+                }
+            });
+            let rows = generate_rows(model, &spec, how, |_| {});
+            let starts: Vec<f64> = track
+                .segments
+                .iter()
+                .map(|s| s.start_sample as f64 / amt_symbolic::tokenizer::SAMPLE_RATE)
+                .collect();
+            let notes = notes_from_rows(&rows, &starts);
+            let m = compute_track_metrics(&notes, &track.reference, &cfg)?;
+            agg.add_track(&m);
+            if let Some(dir) = write_dir {
+                let path = dir.join(&set.dataset).join(format!("{}.mid", track.track_id));
+                fs_err::create_dir_all(path.parent().expect("a parent"))?;
+                fs_err::write(&path, amt_symbolic::notes_to_midi(&notes)?)?;
+            }
+            files.push((set.dataset.clone(), track.track_id.clone(), notes));
+        }
+        let means = agg.compute();
+        for (k, v) in &means {
+            values.insert(format!("({}){k}", set.dataset), *v);
+        }
+        per_dataset.push(means);
+    }
+    let mut keys: Vec<&String> = per_dataset.iter().flat_map(|m| m.keys()).collect();
+    keys.sort();
+    keys.dedup();
+    for k in keys {
+        let vs: Vec<f64> = per_dataset
+            .iter()
+            .filter_map(|m| m.get(k).copied())
+            .filter(|v| !v.is_nan())
+            .collect();
+        let mean = if vs.is_empty() {
+            f64::NAN
+        } else {
+            vs.iter().sum::<f64>() / vs.len() as f64
+        };
+        values.insert(format!("macro_{k}"), mean);
+    }
+    if loss_n > 0.0 {
+        values.insert("loss".into(), loss_sum / loss_n);
+    }
+    Ok(Scores { values, files })
+}

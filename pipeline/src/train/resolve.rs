@@ -1,0 +1,456 @@
+//! From YourMT3's flags to what amt trains: the model configuration, the data, the optimiser,
+//! the schedule. Every flag is either applied or refused: parts not built yet (other encoders
+//! and decoders, MoE, augmentation, multi-GPU) fail with "not built yet: <flag>".
+
+use amt_model::config::{LogitScale, ModelConfig};
+use amt_model::frontend::Codec;
+use amt_model::optim::{AdamConfig, OptimizerKind, Schedule};
+use serde::Serialize;
+
+use super::flags::{ModelFlags, TrainFlags, truthy};
+use super::log::LogMode;
+
+/// Everything a training run is made of (recorded in `runs/<id>/plan.json`).
+#[derive(Debug, Clone, Serialize)]
+pub struct TrainPlan {
+    pub model: ModelConfig,
+    /// The shards variant the run reads.
+    pub codec: String,
+    pub hop_length: i64,
+    pub n_mels: i64,
+    pub task: String,
+    /// Dataset names (the data preset's members) and their sampling weights.
+    pub data: Vec<(String, f64)>,
+    pub batch_size: usize,
+    /// Steps to train.
+    pub max_steps: i64,
+    /// The cosine schedule's length.
+    pub schedule_steps: i64,
+    pub warmup_steps: i64,
+    pub final_lr: f64,
+    pub lr: f64,
+    pub optimizer: AdamConfig,
+    pub schedule: Schedule,
+    pub clip_norm: f64,
+    /// Validate every this many steps.
+    pub val_interval: i64,
+    /// bf16 autocast on CUDA (`-pr bf16-mixed`); the CPU computes in float32.
+    pub bf16: bool,
+    pub log_mode: LogMode,
+    pub project: String,
+    /// `-epv`: overrides every dataset's eval vocabulary in validation.
+    pub eval_vocab: Option<String>,
+    /// `-w`: write validation transcriptions as MIDI.
+    pub write_outputs: bool,
+}
+
+/// What a checkpoint's weights are: the model and its front-end (stored in every checkpoint).
+#[derive(Debug, Clone, PartialEq, Serialize, serde::Deserialize)]
+pub struct ModelCard {
+    pub model: ModelConfig,
+    pub codec: String,
+    pub hop_length: i64,
+    pub n_mels: i64,
+}
+
+impl TrainPlan {
+    pub fn card(&self) -> ModelCard {
+        ModelCard {
+            model: self.model.clone(),
+            codec: self.codec.clone(),
+            hop_length: self.hop_length,
+            n_mels: self.n_mels,
+        }
+    }
+}
+
+/// A refusal: the flag and why.
+fn not_built(flag: &str, value: &str, what: &str) -> String {
+    format!("not built yet: {flag} {value} ({what})")
+}
+
+fn bad(flag: &str, value: &str, expected: &str) -> String {
+    format!("{flag} {value}: expected {expected}")
+}
+
+/// The demo's training defaults (`--model demo`): sized to learn `synth-demo` in minutes on
+/// two CPU cores. Any flag still overrides them.
+pub struct DemoDefaults;
+
+impl DemoDefaults {
+    pub const N_MELS: i64 = 128;
+    pub const BATCH: usize = 16;
+    pub const MAX_STEPS: i64 = 2400;
+    pub const WARMUP: i64 = 100;
+    pub const LR: f64 = 1e-2;
+    pub const VAL_INTERVAL: i64 = 400;
+}
+
+/// Resolves the flags (`None` = YourMT3's default, or the demo's with `--model demo`).
+pub fn resolve(m: &ModelFlags, t: &TrainFlags, warmup: Option<i64>) -> Result<TrainPlan, String> {
+    let demo = match m.model.as_deref() {
+        None | Some("ymt3+") | Some("yourmt3+") => false,
+        Some("demo") => true,
+        Some(other) => return Err(bad("--model", other, "`demo` or `ymt3+`")),
+    };
+    check_unbuilt(m, t)?;
+
+    let codec_name = m.audio_codec.clone().unwrap_or_else(|| "melspec".into());
+    let codec = Codec::parse(&codec_name)
+        .ok_or_else(|| bad("--audio-codec", &codec_name, "melspec or spec"))?;
+    let hop_length = m.hop_length.unwrap_or(codec.default_hop());
+    if hop_length <= 0 {
+        return Err(bad("--hop-length", &hop_length.to_string(), "a positive hop"));
+    }
+    let n_mels = m
+        .n_mels
+        .unwrap_or(if demo { DemoDefaults::N_MELS } else { 512 });
+    let task = m.task.clone().unwrap_or_else(|| "mt3_full_plus".into());
+    if task != "mt3_full_plus" {
+        return Err(match task.as_str() {
+            "mc13_full_plus_256" | "mc13_full_plus" | "mc13" => not_built(
+                "--task",
+                &task,
+                "the multi-channel task needs the multi-T5 decoder",
+            ),
+            _ => bad("--task", &task, "mt3_full_plus"),
+        });
+    }
+    if let Some(frames) = m.input_frames
+        && frames != 32767
+    {
+        return Err(not_built(
+            "--input-frames",
+            &frames.to_string(),
+            "segments other than 32767 samples",
+        ));
+    }
+
+    let mut model = if demo {
+        ModelConfig::demo()
+    } else {
+        ModelConfig::default()
+    };
+    let probe = amt_model::frontend::FrontEnd::with_mels(codec, hop_length, n_mels, tch::Device::Cpu);
+    model.feat_length = probe.frames(amt_symbolic::tokenizer::SEGMENT_SAMPLES as i64);
+    model.d_feat = probe.bins();
+    if let Some(d) = &m.d_feat
+        && d != "auto"
+    {
+        let v: i64 = d.parse().map_err(|_| bad("--d-feat", d, "auto or a number"))?;
+        if v != model.d_feat {
+            return Err(not_built(
+                "--d-feat",
+                d,
+                "a pre-encoder projecting the spectrogram to another width",
+            ));
+        }
+    }
+    // The T5 encoder reads the spectrogram bins directly: its width follows them.
+    if model.encoder.d_model != model.d_feat {
+        return Err(format!(
+            "the T5 encoder reads the spectrogram directly, so its width ({}) must equal the bins per frame ({}); use -nmel {} (or the demo model with -nmel {})",
+            model.encoder.d_model,
+            model.d_feat,
+            model.encoder.d_model,
+            ModelConfig::demo().encoder.d_model
+        ));
+    }
+    if let Some(l) = m.event_length {
+        if !(2..=1024).contains(&l) {
+            return Err(bad("--event-length", &l.to_string(), "2 to 1024"));
+        }
+        model.event_length = l;
+    }
+    if let Some(p) = m.encoder_dropout_rate {
+        model.encoder.dropout_rate = p;
+    }
+    if let Some(p) = m.decoder_dropout_rate {
+        model.decoder.dropout_rate = p;
+    }
+    if let Some(wf) = m.ff_widening_factor {
+        model.encoder.d_ff = model.encoder.d_model * wf;
+    }
+    if let Some(wf) = m.decoder_ff_widening_factor {
+        model.decoder.d_ff = model.decoder.d_model * wf;
+    }
+    if let Some(v) = &m.tie_word_embedding {
+        model.logit_scale = if truthy(v) {
+            LogitScale::Yourmt3
+        } else {
+            LogitScale::Sqrt
+        };
+    }
+    let model = model.with_positions();
+    model.check()?;
+
+    let optimizer_name = t.optimizer.clone().unwrap_or_else(|| "adamwscale".into());
+    let kind = OptimizerKind::parse(&optimizer_name).ok_or_else(|| match optimizer_name
+        .to_ascii_lowercase()
+        .as_str()
+    {
+        "adafactor" | "cpuadam" | "dadaptadam" => {
+            not_built("--optimizer", &optimizer_name, "only adamwscale and adamw are built")
+        }
+        _ => bad("--optimizer", &optimizer_name, "adamwscale or adamw"),
+    })?;
+    let schedule = match t.scheduler.as_deref().unwrap_or("cosine") {
+        "cosine" => Schedule::Cosine,
+        "constant" => Schedule::Constant,
+        "legacy" => return Err(not_built("--scheduler", "legacy", "only cosine and constant")),
+        other => return Err(bad("--scheduler", other, "cosine or constant")),
+    };
+    let lr = t.base_learning_rate.unwrap_or(if demo {
+        DemoDefaults::LR
+    } else {
+        kind.default_lr()
+    });
+    let batch_size = t
+        .train_batch_size
+        .unwrap_or(if demo { DemoDefaults::BATCH } else { 24 });
+    if batch_size == 0 {
+        return Err(bad("--train-batch-size", "0", "at least 1"));
+    }
+    let samples_per_epoch = t.train_num_samples_per_epoch.unwrap_or(90_000);
+    let steps_per_epoch = (samples_per_epoch / batch_size as u64).max(1) as i64;
+    let max_steps = match t.max_steps {
+        Some(n) if n > 0 => n,
+        Some(-1) | None if demo && t.max_epochs.is_none() => DemoDefaults::MAX_STEPS,
+        Some(-1) | None => t.max_epochs.unwrap_or(1000).max(1) * steps_per_epoch,
+        Some(n) => return Err(bad("--max-steps", &n.to_string(), "a positive count or -1")),
+    };
+    let schedule_steps = match t.max_steps {
+        Some(n) if n > 0 => n,
+        _ if demo => max_steps,
+        _ => 100_000,
+    };
+    let val_interval = t.val_interval.unwrap_or(if demo {
+        DemoDefaults::VAL_INTERVAL
+    } else {
+        steps_per_epoch
+    });
+    if val_interval <= 0 {
+        return Err(bad("--val-interval", &val_interval.to_string(), "a positive step count"));
+    }
+    let bf16 = match t.precision.as_deref().unwrap_or("bf16-mixed") {
+        "bf16-mixed" | "bf16" => true,
+        "32" | "32-true" => false,
+        other => {
+            return Err(not_built(
+                "--precision",
+                other,
+                "only bf16-mixed (bf16 autocast on CUDA) and 32",
+            ));
+        }
+    };
+    let log_mode = match t.wandb_mode.as_deref() {
+        None => LogMode::TableAndTensorboard,
+        Some(m) => LogMode::parse(m).ok_or_else(|| bad("--wandb-mode", m, "online, offline or disabled"))?,
+    };
+    if let Some(v) = &t.eval_program_vocab {
+        amt_metrics::vocab::eval_vocab(v).map_err(|e| bad("--eval-program-vocab", v, &e.to_string()))?;
+    }
+    let data = t
+        .data_preset
+        .clone()
+        .unwrap_or_else(|| "synth-demo".into())
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .map(|s| (s.to_string(), 1.0))
+        .collect::<Vec<_>>();
+    if data.is_empty() {
+        return Err(bad("--data-preset", "", "a dataset name"));
+    }
+    Ok(TrainPlan {
+        model,
+        codec: codec.name().to_string(),
+        hop_length,
+        n_mels,
+        task,
+        data,
+        batch_size,
+        max_steps,
+        schedule_steps,
+        warmup_steps: warmup.unwrap_or(if demo { DemoDefaults::WARMUP } else { 1000 }),
+        final_lr: 1e-5,
+        lr,
+        optimizer: AdamConfig::yourmt3(kind),
+        schedule,
+        clip_norm: 1.0,
+        val_interval,
+        bf16,
+        log_mode,
+        project: t.project.clone().unwrap_or_else(|| "ymt3".into()),
+        eval_vocab: t.eval_program_vocab.clone(),
+        write_outputs: t.write_model_output.as_deref().is_some_and(truthy),
+    })
+}
+
+/// Refuses the flags of parts not built yet (a value that selects what is built, or disables
+/// the part, is accepted).
+fn check_unbuilt(m: &ModelFlags, t: &TrainFlags) -> Result<(), String> {
+    let is = |v: &Option<String>, ok: &[&str]| match v {
+        None => true,
+        Some(v) => ok.iter().any(|o| o.eq_ignore_ascii_case(v)),
+    };
+    let checks: [(&str, &Option<String>, &[&str], &str); 10] = [
+        ("--encoder-type", &m.encoder_type, &["t5"], "Perceiver-TF and Conformer encoders"),
+        ("--decoder-type", &m.decoder_type, &["t5"], "the multi-T5 decoder"),
+        ("--pre-encoder-type", &m.pre_encoder_type, &["default", "none"], "pre-encoders"),
+        ("--pre-decoder-type", &m.pre_decoder_type, &["default"], "pre-decoders"),
+        ("--encoder-position-encoding-type", &m.encoder_position_encoding_type, &["default", "sinusoidal"], "other position encodings"),
+        ("--decoder-position-encoding-type", &m.decoder_position_encoding_type, &["default", "sinusoidal"], "other position encodings"),
+        ("--ff-layer-type", &m.ff_layer_type, &["mlp", "t5_gmlp"], "MoE and gMLP feed-forward layers"),
+        ("--decoder-ff-layer-type", &m.decoder_ff_layer_type, &["t5_gmlp", "mlp"], "MoE feed-forward layers"),
+        ("--hidden-act", &m.hidden_act, &["gelu"], "other activations"),
+        ("--pretrained", &m.pretrained, &["false", "0"], "pretrained weights (YourMT3 raises too)"),
+    ];
+    for (flag, value, ok, what) in checks {
+        if !is(value, ok) {
+            return Err(not_built(flag, value.as_deref().unwrap_or(""), what));
+        }
+    }
+    let perceiver: [(&str, bool); 12] = [
+        ("--d-latent", m.d_latent.is_some()),
+        ("--num-latents", m.num_latents.is_some()),
+        ("--perceiver-tf-d-model", m.perceiver_tf_d_model.is_some()),
+        ("--num-perceiver-tf-blocks", m.num_perceiver_tf_blocks.is_some()),
+        ("--num-perceiver-tf-local-transformers-per-block", m.num_perceiver_tf_local.is_some()),
+        ("--num-perceiver-tf-temporal-transformers-per-block", m.num_perceiver_tf_temporal.is_some()),
+        ("--sca-use-query-residual", m.sca_use_query_residual.is_some()),
+        ("--attention-to-channel", m.attention_to_channel.is_some()),
+        ("--rotary-type", m.rotary_type.is_some()),
+        ("--rope-apply-to-keys", m.rope_apply_to_keys.is_some()),
+        ("--rope-partial-pe", m.rope_partial_pe.is_some()),
+        ("--layer-norm-type", m.layer_norm_type.is_some()),
+    ];
+    for (flag, given) in perceiver {
+        if given {
+            return Err(not_built(flag, "", "the Perceiver-TF encoder's options"));
+        }
+    }
+    if m.moe_num_experts.is_some() || m.moe_topk.is_some() {
+        return Err(not_built("--moe-num-experts/--moe-topk", "", "MoE feed-forward layers"));
+    }
+    if m.conv_out_channels.is_some() {
+        return Err(not_built("--conv-out-channels", "", "pre-encoders"));
+    }
+    if let Some(b) = &m.base_name
+        && !b.contains("t5-v1_1-small")
+    {
+        return Err(not_built("--base-name", b, "only t5-v1_1-small sizes"));
+    }
+    // Augmentation: accepted only with the value that disables it.
+    if let Some(r) = &t.random_amp_range
+        && r.iter().any(|&x| (x - 1.0).abs() > 1e-12)
+    {
+        return Err(not_built("--random-amp-range", &format!("{r:?}"), "stem gain augmentation; `1 1` disables it"));
+    }
+    if let Some(p) = t.stem_iaug_prob
+        && p < 1.0
+    {
+        return Err(not_built("--stem-iaug-prob", &p.to_string(), "intra-stem augmentation; 1 disables it"));
+    }
+    if let Some(k) = t.xaug_max_k
+        && k != 0
+    {
+        return Err(not_built("--xaug-max-k", &k.to_string(), "cross-dataset stem augmentation; 0 disables it"));
+    }
+    if let Some(r) = &t.pitch_shift_range
+        && r.iter().any(|&x| x != 0)
+    {
+        return Err(not_built("--pitch-shift-range", &format!("{r:?}"), "pitch-shift augmentation; `0 0` disables it"));
+    }
+    let xaug: [(&str, bool); 5] = [
+        ("--xaug-tau", t.xaug_tau.is_some()),
+        ("--xaug-alpha", t.xaug_alpha.is_some()),
+        ("--xaug-no-instr-overlap", t.xaug_no_instr_overlap.is_some()),
+        ("--xaug-no-drum-overlap", t.xaug_no_drum_overlap.is_some()),
+        ("--uhat-intra-stem-augment", t.uhat_intra_stem_augment.is_some()),
+    ];
+    for (flag, given) in xaug {
+        if given {
+            return Err(not_built(flag, "", "cross-dataset stem augmentation"));
+        }
+    }
+    // Distributed training.
+    if let Some(s) = &t.strategy
+        && s != "auto"
+    {
+        return Err(not_built("--strategy", s, "data-parallel training across processes"));
+    }
+    if t.num_nodes.is_some_and(|n| n != 1) {
+        return Err(not_built("--num-nodes", &format!("{:?}", t.num_nodes.unwrap_or(1)), "multi-machine training"));
+    }
+    if let Some(g) = &t.num_gpus
+        && g != "auto"
+        && g != "1"
+        && g != "0"
+    {
+        return Err(not_built("--num-gpus", g, "multi-GPU training"));
+    }
+    if t.sync_batchnorm.as_deref().is_some_and(truthy) {
+        return Err(not_built("--sync-batchnorm", "", "multi-GPU training"));
+    }
+    for (flag, v) in [("--task-cond-encoder", &m.task_cond_encoder), ("--task-cond-decoder", &m.task_cond_decoder)] {
+        if v.as_deref().is_some_and(|v| !truthy(v)) {
+            // YourMT3 ignores these without task tokens; so does amt, and says so.
+            tracing::info!("{flag} has no effect without task tokens (as in YourMT3)");
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_are_ymt3_plus() {
+        let p = resolve(&ModelFlags::default(), &TrainFlags::default(), None).unwrap();
+        assert_eq!(p.model, ModelConfig::default().with_positions());
+        assert_eq!((p.batch_size, p.lr, p.warmup_steps, p.schedule_steps), (24, 1e-2, 1000, 100_000));
+        assert_eq!(p.val_interval, 3750);
+        assert!(p.bf16);
+    }
+
+    #[test]
+    fn unbuilt_parts_are_refused_by_name() {
+        let m = ModelFlags {
+            encoder_type: Some("perceiver-tf".into()),
+            ..Default::default()
+        };
+        let e = resolve(&m, &TrainFlags::default(), None).unwrap_err();
+        assert!(e.starts_with("not built yet: --encoder-type perceiver-tf"), "{e}");
+        let t = TrainFlags {
+            pitch_shift_range: Some(vec![-2, 2]),
+            ..Default::default()
+        };
+        let e = resolve(&ModelFlags::default(), &t, None).unwrap_err();
+        assert!(e.starts_with("not built yet: --pitch-shift-range"), "{e}");
+        let t = TrainFlags {
+            pitch_shift_range: Some(vec![0, 0]),
+            strategy: Some("ddp".into()),
+            ..Default::default()
+        };
+        let e = resolve(&ModelFlags::default(), &t, None).unwrap_err();
+        assert!(e.starts_with("not built yet: --strategy ddp"), "{e}");
+    }
+
+    #[test]
+    fn the_demo_model_follows_its_mel_bins() {
+        let m = ModelFlags {
+            model: Some("demo".into()),
+            ..Default::default()
+        };
+        let p = resolve(&m, &TrainFlags::default(), None).unwrap();
+        assert_eq!((p.model.d_feat, p.model.encoder.d_model, p.n_mels), (128, 128, 128));
+        let m = ModelFlags {
+            model: Some("demo".into()),
+            n_mels: Some(256),
+            ..Default::default()
+        };
+        assert!(resolve(&m, &TrainFlags::default(), None).unwrap_err().contains("-nmel 128"));
+    }
+}

@@ -1,0 +1,328 @@
+//! The training loop: stream batches, teacher-forced loss, backward, clipping, the optimiser
+//! step; validation every `val_interval` steps; checkpoints; metrics.
+//!
+//! **Exact resume.** Everything a step depends on is a function of the checkpoint: the weights
+//! and the optimiser's moments (saved), the learning rate (a function of the step), the batch
+//! (the stream is counter-based: batch k is the same whatever ran before), and the random
+//! numbers (dropout), seeded at every step from (seed, step). So N steps, a kill, a resume and
+//! N more steps give the same parameters as 2N steps straight (tested).
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use amt_cache::Run;
+use amt_model::checkpoint::{self, TrainState};
+use amt_model::optim::{Adam, clip_grad_norm, learning_rate};
+use amt_model::stream::{RowShape, Sampler, ShardReader, Stream, StreamConfig};
+use amt_model::ymt3::Ymt3;
+use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+use tch::{Device, nn};
+
+use super::data::RunData;
+use super::infer::{Decoding, score_sets};
+use super::log::MetricsLog;
+use super::resolve::TrainPlan;
+
+/// The metric checkpoints are ranked by (YourMT3's monitor).
+pub const MONITOR: &str = "validation/macro_onset_f";
+
+/// How a run trains, beyond the plan.
+#[derive(Debug, Clone)]
+pub struct TrainOptions {
+    pub seed: u64,
+    pub checkpoint_every: i64,
+    /// Checkpoints kept besides the two newest: the best by [`MONITOR`].
+    pub top_k: usize,
+    pub device: Device,
+    /// Intra-op threads of the training thread.
+    pub threads: i32,
+    /// Threads building batches ahead.
+    pub workers: usize,
+    pub quiet: bool,
+    /// Stop (with a checkpoint) after this many steps of this process, as if interrupted.
+    pub stop_after: Option<i64>,
+}
+
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct TrainOutcome {
+    pub steps: i64,
+    pub final_loss: f64,
+    pub checkpoint: PathBuf,
+    /// The step this process started from (0 for a new run).
+    pub resumed_from: i64,
+    pub train_seconds: f64,
+    /// The last validation's values.
+    pub metrics: BTreeMap<String, f64>,
+    /// Whether the loop stopped before `max_steps` (Ctrl-C or `stop_after`).
+    pub stopped_early: bool,
+}
+
+pub fn checkpoints_dir(run_dir: &Path) -> PathBuf {
+    run_dir.join("checkpoints")
+}
+
+/// The newest checkpoint of a run that loads, skipping (with a warning naming it) any that is
+/// corrupt or truncated.
+pub fn load_latest(
+    run_dir: &Path,
+    vs: &mut nn::VarStore,
+    opt: &mut Adam,
+) -> Option<(PathBuf, TrainState)> {
+    for (_, dir) in checkpoint::list(&checkpoints_dir(run_dir)) {
+        match checkpoint::load(&dir, vs, opt) {
+            Ok(state) => return Some((dir, state)),
+            Err(e) => tracing::warn!("{e}; using the previous checkpoint"),
+        }
+    }
+    None
+}
+
+/// Per-step seed: (seed, step) mixed so that consecutive steps are unrelated.
+fn step_seed(seed: u64, step: i64) -> i64 {
+    let mut z = seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    ((z ^ (z >> 31)) >> 1) as i64
+}
+
+pub fn train(
+    run: &Run,
+    plan: &TrainPlan,
+    data: &RunData,
+    opts: &TrainOptions,
+    cancel: &AtomicBool,
+) -> anyhow::Result<TrainOutcome> {
+    let started = Instant::now();
+    tch::manual_seed(step_seed(opts.seed, -1));
+    let mut vs = nn::VarStore::new(opts.device);
+    let model = Ymt3::new(&vs.root(), &plan.model).map_err(anyhow::Error::msg)?;
+    let mut opt = Adam::new(plan.optimizer);
+    let (mut state, mut last_ckpt) = match load_latest(&run.dir, &mut vs, &mut opt) {
+        Some((dir, s)) => {
+            tracing::info!("resuming run `{}` from {} (step {})", run.id, dir.display(), s.step);
+            (s, Some(dir))
+        }
+        None => (
+            TrainState {
+                step: 0,
+                stream_position: 0,
+                seed: opts.seed,
+                lr: plan.lr,
+                metrics: BTreeMap::new(),
+                hashes: BTreeMap::new(),
+                config: serde_json::to_value(plan.card()).expect("a card serializes"),
+            },
+            None,
+        ),
+    };
+    let resumed_from = state.step;
+    let seed = state.seed;
+    let mut params: Vec<(String, tch::Tensor)> = vs.variables().into_iter().collect();
+    params.sort_by(|a, b| a.0.cmp(&b.0));
+
+    let shape = RowShape {
+        frames: plan.model.feat_length,
+        bins: plan.model.d_feat,
+        channels: 1,
+        length: plan.model.event_length,
+    };
+    let cfg = StreamConfig {
+        seed,
+        batch_size: plan.batch_size,
+        rank: 0,
+        world: 1,
+        prefetch: 2 * opts.workers.max(1),
+        workers: opts.workers.max(1),
+        frames: shape.frames,
+        bins: shape.bins,
+        channels: shape.channels,
+        length: shape.length,
+        open_files: 64,
+    };
+    let sampler = Sampler::new(&data.train, Some("train"), seed, 0, 1).map_err(anyhow::Error::msg)?;
+    let mut stream = Stream::open(sampler, cfg, state.stream_position);
+    tch::set_num_threads(opts.threads);
+    let reader = ShardReader::new(16);
+    let mut log = MetricsLog::open(&run.id, &run.dir, plan.log_mode, state.step)?;
+    let decoding = Decoding {
+        device: opts.device,
+        batch: 64,
+        bf16: plan.bf16,
+        max_len: plan.model.event_length,
+    };
+
+    let bar = if opts.quiet {
+        ProgressBar::with_draw_target(Some(plan.max_steps as u64), ProgressDrawTarget::hidden())
+    } else {
+        ProgressBar::new(plan.max_steps as u64)
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "train [{bar:30}] step {pos}/{len} {msg} {per_sec} eta {eta}",
+        )
+        .expect("valid template")
+        .progress_chars("=> "),
+    );
+    bar.set_position(state.step as u64);
+    bar.reset_eta();
+
+    let mut final_loss = f64::NAN;
+    let mut last_flush = Instant::now();
+    let mut stopped_early = false;
+    let mut rate_since = (Instant::now(), state.step);
+    while state.step < plan.max_steps {
+        if cancel.load(Ordering::Relaxed)
+            || opts.stop_after.is_some_and(|n| state.step - resumed_from >= n)
+        {
+            stopped_early = true;
+            break;
+        }
+        let step = state.step;
+        tch::manual_seed(step_seed(seed, step));
+        let batch = stream.next_batch().map_err(anyhow::Error::msg)?;
+        let lr = learning_rate(
+            plan.schedule,
+            plan.lr,
+            step,
+            plan.warmup_steps,
+            plan.schedule_steps,
+            plan.final_lr,
+        );
+        let spec = batch.spectrogram.to_device(opts.device);
+        let labels = batch.tokens.select(1, 0).to_device(opts.device);
+        for (_, p) in &params {
+            let mut g = p.grad();
+            if g.defined() {
+                let _ = g.zero_();
+            }
+        }
+        let out = amt_model::amp::bf16_autocast(plan.bf16, || model.forward(&spec, &labels, true));
+        out.loss.backward();
+        let loss = out.loss.double_value(&[]);
+        if !loss.is_finite() {
+            anyhow::bail!(
+                "the training loss became {loss} at step {step}; lower the learning rate (-lr) and resume (checkpoints keep the last good state)"
+            );
+        }
+        let grad_norm = clip_grad_norm(&params, plan.clip_norm);
+        opt.step(&params, lr);
+        state.step += 1;
+        state.stream_position = stream.position();
+        state.lr = lr;
+        final_loss = loss;
+        log.log(state.step, "train/loss", loss)?;
+        log.log(state.step, "train/lr", lr)?;
+        log.log(state.step, "train/grad_norm", grad_norm)?;
+        if state.step % 50 == 0 {
+            let (t0, s0) = rate_since;
+            let secs = t0.elapsed().as_secs_f64();
+            if secs > 0.0 {
+                log.log(state.step, "train/steps_per_second", (state.step - s0) as f64 / secs)?;
+            }
+            rate_since = (Instant::now(), state.step);
+        }
+        bar.set_position(state.step as u64);
+        bar.set_message(format!("loss {loss:.3} lr {lr:.1e}"));
+
+        let validate = state.step % plan.val_interval == 0 || state.step == plan.max_steps;
+        if validate && data.validation.iter().any(|s| !s.tracks.is_empty()) {
+            bar.set_message(format!("loss {loss:.3} validating"));
+            let write_dir = plan
+                .write_outputs
+                .then(|| run.dir.join("validation").join(format!("step-{}", state.step)));
+            let scores = score_sets(
+                &model,
+                &data.validation,
+                &reader,
+                shape,
+                decoding,
+                write_dir.as_deref(),
+            )?;
+            state.metrics.clear();
+            for (k, v) in scores.values {
+                let key = format!("validation/{k}");
+                log.log(state.step, &key, v)?;
+                // NaN (a metric with nothing to score) is logged as NULL, not kept.
+                if v.is_finite() {
+                    state.metrics.insert(key, v);
+                }
+            }
+            let onset = state.metrics.get(MONITOR).copied().unwrap_or(f64::NAN);
+            bar.println(format!(
+                "step {}: loss {loss:.3}, validation loss {:.3}, macro onset F1 {onset:.3}",
+                state.step,
+                state.metrics.get("validation/loss").copied().unwrap_or(f64::NAN)
+            ));
+        }
+        let save = state.step % opts.checkpoint_every == 0 || state.step == plan.max_steps || validate;
+        if save {
+            log.flush()?;
+            last_flush = Instant::now();
+            last_ckpt = Some(save_checkpoint(run, &vs, &opt, &state, opts.top_k)?);
+        } else if last_flush.elapsed() > Duration::from_secs(60) {
+            log.flush()?;
+            last_flush = Instant::now();
+        }
+    }
+    if stopped_early && last_ckpt.as_ref().is_none_or(|d| !d.ends_with(format!("ckpt-{}", state.step))) {
+        log.flush()?;
+        last_ckpt = Some(save_checkpoint(run, &vs, &opt, &state, opts.top_k)?);
+    }
+    log.flush()?;
+    bar.finish_and_clear();
+    let checkpoint = match last_ckpt {
+        Some(c) => c,
+        None => save_checkpoint(run, &vs, &opt, &state, opts.top_k)?,
+    };
+    Ok(TrainOutcome {
+        steps: state.step,
+        final_loss,
+        checkpoint,
+        resumed_from,
+        train_seconds: started.elapsed().as_secs_f64(),
+        metrics: state.metrics.clone(),
+        stopped_early,
+    })
+}
+
+/// Saves `ckpt-<step>` and removes checkpoints that are neither among the two newest nor the
+/// `top_k` best by [`MONITOR`].
+fn save_checkpoint(
+    run: &Run,
+    vs: &nn::VarStore,
+    opt: &Adam,
+    state: &TrainState,
+    top_k: usize,
+) -> anyhow::Result<PathBuf> {
+    let dir = checkpoints_dir(&run.dir);
+    let path = dir.join(format!("ckpt-{}", state.step));
+    if path.exists() {
+        // A resumed run re-reaching a step it saved before the kill: replace it.
+        fs_err::remove_dir_all(&path)?;
+    }
+    checkpoint::save(&path, vs, opt, state).map_err(anyhow::Error::msg)?;
+    let all = checkpoint::list(&dir);
+    let mut ranked: Vec<(f64, i64)> = all
+        .iter()
+        .filter_map(|(step, d)| {
+            let s = checkpoint::read_state_unchecked(d).ok()?;
+            let v = *s.metrics.get(MONITOR)?;
+            (!v.is_nan()).then_some((v, *step))
+        })
+        .collect();
+    ranked.sort_by(|a, b| b.0.total_cmp(&a.0).then(b.1.cmp(&a.1)));
+    let keep: Vec<i64> = all
+        .iter()
+        .take(2)
+        .map(|(s, _)| *s)
+        .chain(ranked.iter().take(top_k).map(|(_, s)| *s))
+        .collect();
+    for (step, d) in &all {
+        if !keep.contains(step) {
+            let _ = fs_err::remove_dir_all(d);
+        }
+    }
+    Ok(path)
+}
