@@ -386,6 +386,42 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 2)]
         workers: usize,
     },
+    /// Training steps on the CPU (or --device): teacher-forced forward, backward, clipping and
+    /// an optimiser step on random inputs with half-padded targets; seconds per step and peak
+    /// memory (the anchor: YourMT3's PyTorch YMT3+ at batch 2 on 2 threads)
+    Train {
+        /// `demo` (the demo's small T5) or `ymt3+` (YourMT3's default sizes)
+        #[arg(long, default_value = "ymt3+")]
+        model: String,
+        /// Segments per step
+        #[arg(long, default_value_t = 2)]
+        batch: i64,
+        /// Timed steps (after one warm-up step)
+        #[arg(long, default_value_t = 3)]
+        steps: usize,
+        /// adamw (the anchor's) or adamwscale
+        #[arg(long, default_value = "adamw")]
+        optimizer: String,
+        /// cpu, cuda or cuda:N
+        #[arg(long, default_value = "cpu")]
+        device: String,
+        /// bf16 autocast (CUDA only)
+        #[arg(long)]
+        bf16: bool,
+    },
+    /// Greedy decoding with and without the KV cache: tokens per second, and that both give
+    /// the same tokens
+    Decode {
+        /// `demo` or `ymt3+`
+        #[arg(long, default_value = "demo")]
+        model: String,
+        /// Segments decoded at once
+        #[arg(long, default_value_t = 8)]
+        batch: i64,
+        /// Tokens generated per segment
+        #[arg(long, default_value_t = 128)]
+        tokens: i64,
+    },
 }
 
 #[derive(Debug, Args)]

@@ -28,6 +28,8 @@
 //! codec = "melspec"      # or "spec"
 //! hop_length = 128       # 300 for spec; default: the codec's
 //! task = "mt3_full_plus" # or "mc13_full_plus_256"
+//! n_mels = 512           # mel bands of melspec
+//! train_stride = 8192    # training tracks: a segment every 8192 samples (default: 32767)
 //! ```
 
 use std::collections::BTreeMap;
@@ -37,7 +39,7 @@ use amt_model::frontend::{Codec, FrontEnd};
 use amt_schemas::segments::{self, SegmentRow, SegmentsBuilder};
 use amt_symbolic::NoteEventList;
 use amt_symbolic::tokenizer::{
-    SEGMENT_SAMPLES, SEGMENT_SEC, Task, segment_start_times_for_samples,
+    SAMPLE_RATE, SEGMENT_SAMPLES, SEGMENT_SEC, Task, segment_start_times_for_samples,
 };
 use amt_symbolic::vocab::PAD;
 use arrow::array::{ArrayRef, FixedSizeListArray, Float32Array, UInt16Array, UInt64Array};
@@ -67,6 +69,12 @@ pub struct ShardsConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub n_mels: Option<i64>,
     pub task: String,
+    /// Samples between the starts of training segments (tracks of the `train` split): `None`
+    /// is the evaluation layout (32767, no overlap); smaller gives overlapping segments at
+    /// more offsets, a fixed stand-in for YourMT3's random crops. Other splits always use the
+    /// evaluation layout.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train_stride: Option<u64>,
 }
 
 impl Default for ShardsConfig {
@@ -76,6 +84,7 @@ impl Default for ShardsConfig {
             hop_length: None,
             n_mels: None,
             task: "mt3_full_plus".into(),
+            train_stride: None,
         }
     }
 }
@@ -104,13 +113,29 @@ impl ShardsConfig {
     }
 
     /// The slot variant: `<codec>-<hop>-<task>`, the codec followed by its mel bands when they
-    /// are not 512 (`melspec128-128-mt3_full_plus`).
+    /// are not 512 (`melspec128-128-mt3_full_plus`), and `-s<stride>` with a training stride.
     pub fn variant(&self) -> Result<String> {
         let mels = match (self.codec()?, self.n_mels) {
             (Codec::Melspec, Some(n)) if n != amt_model::frontend::N_MELS => n.to_string(),
             _ => String::new(),
         };
-        Ok(format!("{}{mels}-{}-{}", self.codec, self.hop()?, self.task))
+        let stride = match self.stride()? {
+            Some(s) => format!("-s{s}"),
+            None => String::new(),
+        };
+        Ok(format!("{}{mels}-{}-{}{stride}", self.codec, self.hop()?, self.task))
+    }
+
+    /// The training stride when it differs from the evaluation layout.
+    pub fn stride(&self) -> Result<Option<u64>> {
+        match self.train_stride {
+            Some(0) => Err(Error::Config {
+                stage: NAME.into(),
+                reason: "train_stride must be at least 1 sample".into(),
+            }),
+            Some(s) if s < SEGMENT_SAMPLES as u64 => Ok(Some(s)),
+            _ => Ok(None),
+        }
     }
 }
 
@@ -202,6 +227,7 @@ impl Stage for ShardsStage {
     fn run(&self, job: &mut Job<'_>) -> Result<()> {
         let cfg: ShardsConfig = parse_config(NAME, job.config)?;
         let (codec, hop, task) = (cfg.codec()?, cfg.hop()?, cfg.task()?);
+        let stride = cfg.stride()?;
         let up = |name: &str| {
             job.upstream.get(name).ok_or_else(|| Error::Config {
                 stage: NAME.into(),
@@ -282,15 +308,21 @@ impl Stage for ShardsStage {
                 let schema = shard_schema(spec_len, token_len);
                 let mut writer =
                     arrow::ipc::writer::FileWriter::try_new(sink, &schema).map_err(arrow_err)?;
-                let starts = segment_start_times_for_samples(audio.len());
+                let starts: Vec<usize> = match stride {
+                    Some(step) if split == "train" => {
+                        (0..audio.len().max(1)).step_by(step as usize).collect()
+                    }
+                    _ => (0..segment_start_times_for_samples(audio.len()).len())
+                        .map(|i| i * SEGMENT_SAMPLES)
+                        .collect(),
+                };
                 for (chunk_i, chunk) in starts.chunks(BATCH_ROWS).enumerate() {
                     let mut wave = vec![0f32; chunk.len() * SEGMENT_SAMPLES];
                     let mut start_samples = Vec::with_capacity(chunk.len());
-                    for (k, _) in chunk.iter().enumerate() {
-                        let s = (chunk_i * BATCH_ROWS + k) * SEGMENT_SAMPLES;
+                    for (k, &s) in chunk.iter().enumerate() {
                         start_samples.push(s as u64);
                         let end = (s + SEGMENT_SAMPLES).min(audio.len());
-                        for (dst, &v) in wave[k * SEGMENT_SAMPLES..].iter_mut().zip(&audio[s..end])
+                        for (dst, &v) in wave[k * SEGMENT_SAMPLES..].iter_mut().zip(&audio[s.min(end)..end])
                         {
                             *dst = pcm::to_f32(v);
                         }
@@ -300,7 +332,8 @@ impl Stage for ShardsStage {
                     let spec: Vec<f32> = Vec::<f32>::try_from(fe.forward(&x).flatten(0, -1))
                         .map_err(|e| Error::Io(std::io::Error::other(e.to_string())))?;
                     let mut tokens: Vec<u16> = Vec::with_capacity(chunk.len() * token_len as usize);
-                    for (k, &start) in chunk.iter().enumerate() {
+                    for (k, &start_sample) in chunk.iter().enumerate() {
+                        let start = start_sample as f64 / SAMPLE_RATE;
                         let seg = events.segment(start, SEGMENT_SEC);
                         let enc =
                             task.encode_events(seg.events, &seg.ties, start)

@@ -484,3 +484,92 @@ fn features_writes_npy_and_png() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("bad.wav"));
 }
+
+/// `train_stride`: training tracks get overlapping segments every `stride` samples (their
+/// tokens still decode to the notes of each window); validation and test tracks keep the
+/// evaluation layout; the variant names the stride.
+#[test]
+fn a_training_stride_overlaps_training_segments_only() {
+    let h = Home::new();
+    amt_stages::synth::generate(
+        &h.path().join("mini-synth-demo"),
+        &amt_stages::synth::SynthConfig { seed: 3, pieces: 8 },
+    )
+    .unwrap();
+    h.write(
+        "amt.toml",
+        b"[stage.shards]\nn_mels = 128\ntrain_stride = 8192\n",
+    );
+    h.ok(&["run", "--until", "shards", "--datasets", "mini-synth-demo"]);
+    let store = Store::open(&h.store()).unwrap();
+    let art = store
+        .current_of(
+            "shards",
+            &Slot::variant("mini-synth-demo", "melspec128-128-mt3_full_plus-s8192"),
+        )
+        .unwrap()
+        .expect("the stride is part of the variant");
+    let stem = store
+        .current_of("stem", &Slot::dataset("mini-synth-demo"))
+        .unwrap()
+        .unwrap();
+    let notes_art = store
+        .current_of("notes", &Slot::dataset("mini-synth-demo"))
+        .unwrap()
+        .unwrap();
+    let mixes = amt_stages::shards::read_mixes(&stem).unwrap();
+    let segs = amt_stages::shards::read_segments(&art).unwrap();
+    let mut splits_seen = std::collections::BTreeSet::new();
+    for (track, m) in &mixes {
+        let n = m[0].n_samples;
+        let mut starts: Vec<u64> = segs
+            .iter()
+            .filter(|s| &s.track_id == track)
+            .map(|s| s.start_sample)
+            .collect();
+        starts.sort();
+        let split = &segs.iter().find(|s| &s.track_id == track).unwrap().split;
+        splits_seen.insert(split.clone());
+        let step = if split == "train" { 8192 } else { 32767 };
+        let want: Vec<u64> = (0..n.max(1)).step_by(step).collect();
+        assert_eq!(starts, want, "{track} ({split}, {n} samples)");
+    }
+    assert!(splits_seen.contains("train") && splits_seen.contains("test"), "{splits_seen:?}");
+    // Overlapping windows hold the notes whose onsets fall in them.
+    let mut checked = 0;
+    for seg in segs.iter().filter(|s| s.split == "train" && s.start_sample % 32767 != 0).take(6) {
+        use arrow::array::AsArray;
+        use arrow::datatypes::UInt16Type;
+        let shard = amt_model::stream::mmap::MappedShard::open(&seg.shard).unwrap();
+        let (batch, r) = shard.locate(seg.row as usize).unwrap();
+        let col = batch.column_by_name("tokens").unwrap().as_fixed_size_list().value(r);
+        let tokens = col.as_primitive::<UInt16Type>().values().to_vec();
+        let start = seg.start_sample as f64 / 16000.0;
+        // (pitch, 10 ms tick from the window start), both sides quantised the same way up to
+        // one tick (the window does not start on a 10 ms boundary).
+        let mut got: Vec<(u8, i64)> = amt_symbolic::decode_tokens(&tokens, start)
+            .note_events
+            .iter()
+            .filter(|e| e.velocity > 0 && !e.is_drum)
+            .map(|e| (e.pitch, ((e.time - start) * 100.0).round() as i64))
+            .collect();
+        let groups = amt_stages::notes::read::track_notes(&notes_art, &seg.track_id).unwrap();
+        let end = start + 32767.0 / 16000.0;
+        let mut want: Vec<(u8, i64)> = amt_stages::notes::track_notes(groups)
+            .iter()
+            .filter(|n| !n.is_drum && n.onset >= start && n.onset < end)
+            .map(|n| (n.pitch, ((n.onset - start) * 100.0).round() as i64))
+            .collect();
+        got.sort();
+        got.dedup();
+        want.sort();
+        want.dedup();
+        assert!(!want.is_empty());
+        assert_eq!(got.len(), want.len(), "{} at {start}: {got:?} vs {want:?}", seg.track_id);
+        for (g, w) in got.iter().zip(&want) {
+            assert!(g.0 == w.0 && (g.1 - w.1).abs() <= 1, "{} at {start}: {got:?} vs {want:?}", seg.track_id);
+        }
+        checked += 1;
+    }
+    assert_eq!(checked, 6);
+}

@@ -52,6 +52,19 @@ pub fn bench(
             batches,
             workers,
         }) => return stream(*batch, *batches, *workers, args.json),
+        Some(BenchWhat::Train {
+            model,
+            batch,
+            steps,
+            optimizer,
+            device,
+            bf16,
+        }) => return train_steps(model, *batch, *steps, optimizer, device, *bf16, args.json),
+        Some(BenchWhat::Decode {
+            model,
+            batch,
+            tokens,
+        }) => return decode(model, *batch, *tokens, args.json),
         None => {}
     }
     let dir = tempfile::tempdir()?;
@@ -532,5 +545,136 @@ fn stream(batch: usize, batches: usize, workers: usize, json: bool) -> anyhow::R
         profile()
     )];
     print_report(&report, json, &lines)?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Peak resident memory of this process so far (VmHWM), in bytes.
+fn peak_rss() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: u64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb * 1024)
+}
+
+fn bench_model_config(name: &str) -> anyhow::Result<amt_model::config::ModelConfig> {
+    match name {
+        "demo" => Ok(amt_model::config::ModelConfig::demo().with_positions()),
+        "ymt3+" => Ok(amt_model::config::ModelConfig::default().with_positions()),
+        other => anyhow::bail!("--model {other}: expected demo or ymt3+"),
+    }
+}
+
+fn train_steps(
+    model: &str,
+    batch: i64,
+    steps: usize,
+    optimizer: &str,
+    device: &str,
+    bf16: bool,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    use amt_model::optim::{Adam, AdamConfig, OptimizerKind, clip_grad_norm};
+    use tch::{Kind, Tensor, nn};
+    let cfg = bench_model_config(model)?;
+    let device = crate::train::parse_device(Some(device))?;
+    let kind = OptimizerKind::parse(optimizer)
+        .ok_or_else(|| anyhow::anyhow!("--optimizer {optimizer}: expected adamw or adamwscale"))?;
+    tch::manual_seed(0);
+    let vs = nn::VarStore::new(device);
+    let m = amt_model::ymt3::Ymt3::new(&vs.root(), &cfg).map_err(anyhow::Error::msg)?;
+    let mut params: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    params.sort_by(|a, b| a.0.cmp(&b.0));
+    let mut opt = Adam::new(AdamConfig::yourmt3(kind));
+    let spec = Tensor::randn([batch, cfg.feat_length, cfg.d_feat], (Kind::Float, device));
+    // Half-padded targets: the first half random tokens, then EOS, then PAD.
+    let half = cfg.event_length / 2;
+    let labels = Tensor::zeros([batch, cfg.event_length], (Kind::Int64, device));
+    let _ = labels
+        .narrow(1, 0, half)
+        .copy_(&Tensor::randint_low(2, cfg.vocab_size, [batch, half], (Kind::Int64, device)));
+    let _ = labels.narrow(1, half, 1).fill_(1);
+    let mut times = Vec::new();
+    for i in 0..=steps {
+        let t = Instant::now();
+        for (_, p) in &params {
+            let mut g = p.grad();
+            if g.defined() {
+                let _ = g.zero_();
+            }
+        }
+        let f = amt_model::amp::bf16_autocast(bf16, || m.forward(&spec, &labels, true));
+        f.loss.backward();
+        clip_grad_norm(&params, 1.0);
+        opt.step(&params, 1e-3);
+        let _ = f.loss.double_value(&[]);
+        if i > 0 {
+            times.push(t.elapsed().as_secs_f64());
+        }
+    }
+    let mean = times.iter().sum::<f64>() / times.len().max(1) as f64;
+    let rss = peak_rss().unwrap_or(0);
+    let out = serde_json::json!({
+        "model": model,
+        "params": amt_model::ymt3::trainable_params(&vs),
+        "batch": batch,
+        "event_length": cfg.event_length,
+        "optimizer": optimizer,
+        "device": format!("{device:?}"),
+        "threads": tch::get_num_threads(),
+        "seconds_per_step": mean,
+        "steps": times.len(),
+        "peak_rss_bytes": rss,
+    });
+    if json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!(
+            "train {model} ({} params), batch {batch}, {} threads, {optimizer}: {mean:.3} s/step (mean of {}), peak RSS {:.2} GB",
+            out["params"],
+            tch::get_num_threads(),
+            times.len(),
+            rss as f64 / 1e9
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn decode(model: &str, batch: i64, tokens: i64, json: bool) -> anyhow::Result<ExitCode> {
+    use tch::{Kind, Tensor, nn};
+    let mut cfg = bench_model_config(model)?;
+    cfg.event_length = cfg.event_length.max(tokens);
+    let cfg = cfg.with_positions();
+    tch::manual_seed(0);
+    let vs = nn::VarStore::new(tch::Device::Cpu);
+    let m = amt_model::ymt3::Ymt3::new(&vs.root(), &cfg).map_err(anyhow::Error::msg)?;
+    // An untrained model rarely emits EOS: every sequence runs the full length.
+    let spec = Tensor::randn([batch, cfg.feat_length, cfg.d_feat], (Kind::Float, tch::Device::Cpu));
+    let t = Instant::now();
+    let cached = m.generate(&spec, tokens);
+    let cached_s = t.elapsed().as_secs_f64();
+    let t = Instant::now();
+    let uncached = m.generate_uncached(&spec, tokens);
+    let uncached_s = t.elapsed().as_secs_f64();
+    let generated = (batch * tokens) as f64;
+    let out = serde_json::json!({
+        "model": model,
+        "batch": batch,
+        "tokens": tokens,
+        "cached_tokens_per_second": generated / cached_s,
+        "uncached_tokens_per_second": generated / uncached_s,
+        "speedup": uncached_s / cached_s,
+        "identical": cached.equal(&uncached),
+    });
+    if json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!(
+            "decode {model}, batch {batch} x {tokens} tokens: KV cache {:.0} tokens/s, without {:.0} tokens/s ({:.1}x); identical: {}",
+            generated / cached_s,
+            generated / uncached_s,
+            uncached_s / cached_s,
+            out["identical"]
+        );
+    }
     Ok(ExitCode::SUCCESS)
 }

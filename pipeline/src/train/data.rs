@@ -48,6 +48,7 @@ pub fn shards_config(plan: &TrainPlan) -> ShardsConfig {
         hop_length: Some(plan.hop_length),
         n_mels: Some(plan.n_mels),
         task: plan.task.clone(),
+        train_stride: plan.train_stride,
     }
 }
 

@@ -296,6 +296,10 @@ pub struct TrainFlags {
     pub num_nodes: Option<i64>,
     #[arg(long = "num-gpus", value_name = "N")]
     pub num_gpus: Option<String>,
+    /// amt: samples between training segments' starts [default: 32767, no overlap].
+    /// Overlapping segments stand in for YourMT3's random crops
+    #[arg(long = "train-stride", value_name = "SAMPLES")]
+    pub train_stride: Option<u64>,
     /// online / offline (logs to TensorBoard files and a table), disabled (table only)
     #[arg(long = "wandb-mode", value_name = "MODE")]
     pub wandb_mode: Option<String>,

@@ -19,6 +19,8 @@ pub struct TrainPlan {
     pub hop_length: i64,
     pub n_mels: i64,
     pub task: String,
+    /// Samples between training segments (`None`: the evaluation layout).
+    pub train_stride: Option<u64>,
     /// Dataset names (the data preset's members) and their sampling weights.
     pub data: Vec<(String, f64)>,
     pub batch_size: usize,
@@ -83,7 +85,7 @@ impl DemoDefaults {
     pub const MAX_STEPS: i64 = 2400;
     pub const WARMUP: i64 = 100;
     pub const LR: f64 = 1e-2;
-    pub const VAL_INTERVAL: i64 = 400;
+    pub const VAL_INTERVAL: i64 = 600;
 }
 
 /// Resolves the flags (`None` = YourMT3's default, or the demo's with `--model demo`).
@@ -262,12 +264,18 @@ pub fn resolve(m: &ModelFlags, t: &TrainFlags, warmup: Option<i64>) -> Result<Tr
     if data.is_empty() {
         return Err(bad("--data-preset", "", "a dataset name"));
     }
+    if t.train_stride == Some(0) {
+        return Err(bad("--train-stride", "0", "at least 1 sample"));
+    }
     Ok(TrainPlan {
         model,
         codec: codec.name().to_string(),
         hop_length,
         n_mels,
         task,
+        train_stride: t
+            .train_stride
+            .filter(|&s| s < amt_symbolic::tokenizer::SEGMENT_SAMPLES as u64),
         data,
         batch_size,
         max_steps,

@@ -28,6 +28,9 @@ use super::resolve::TrainPlan;
 /// The metric checkpoints are ranked by (YourMT3's monitor).
 pub const MONITOR: &str = "validation/macro_onset_f";
 
+/// The training loss of the step a checkpoint was taken at, kept in its metrics.
+const LAST_LOSS: &str = "train/loss";
+
 /// How a run trains, beyond the plan.
 #[derive(Debug, Clone)]
 pub struct TrainOptions {
@@ -139,7 +142,7 @@ pub fn train(
         bins: shape.bins,
         channels: shape.channels,
         length: shape.length,
-        open_files: 64,
+        open_files: 1024,
     };
     let sampler = Sampler::new(&data.train, Some("train"), seed, 0, 1).map_err(anyhow::Error::msg)?;
     let mut stream = Stream::open(sampler, cfg, state.stream_position);
@@ -250,14 +253,26 @@ pub fn train(
                 }
             }
             let onset = state.metrics.get(MONITOR).copied().unwrap_or(f64::NAN);
-            bar.println(format!(
+            let line = format!(
                 "step {}: loss {loss:.3}, validation loss {:.3}, macro onset F1 {onset:.3}",
                 state.step,
                 state.metrics.get("validation/loss").copied().unwrap_or(f64::NAN)
-            ));
+            );
+            if opts.quiet {
+                tracing::info!("{line}");
+            } else if bar.is_hidden() {
+                // Not a terminal (a log file): one line per validation instead of a bar.
+                #[allow(clippy::print_stderr)]
+                {
+                    eprintln!("{line}");
+                }
+            } else {
+                bar.println(line);
+            }
         }
         let save = state.step % opts.checkpoint_every == 0 || state.step == plan.max_steps || validate;
         if save {
+            state.metrics.insert(LAST_LOSS.into(), loss);
             log.flush()?;
             last_flush = Instant::now();
             last_ckpt = Some(save_checkpoint(run, &vs, &opt, &state, opts.top_k)?);
@@ -265,6 +280,12 @@ pub fn train(
             log.flush()?;
             last_flush = Instant::now();
         }
+    }
+    if final_loss.is_nan() {
+        // Nothing trained in this process (a finished run): the loss its checkpoint recorded.
+        final_loss = state.metrics.get(LAST_LOSS).copied().unwrap_or(f64::NAN);
+    } else {
+        state.metrics.insert(LAST_LOSS.into(), final_loss);
     }
     if stopped_early && last_ckpt.as_ref().is_none_or(|d| !d.ends_with(format!("ckpt-{}", state.step))) {
         log.flush()?;
