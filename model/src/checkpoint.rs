@@ -61,12 +61,16 @@ fn io(e: impl std::fmt::Display, path: &Path) -> String {
 pub fn save(dir: &Path, vs: &nn::VarStore, opt: &Adam, state: &TrainState) -> Result<(), String> {
     let parent = dir.parent().ok_or_else(|| io("no parent folder", dir))?;
     std::fs::create_dir_all(parent).map_err(|e| io(e, parent))?;
-    let name = dir.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = parent.join(format!(".{name}.{}.tmp", std::process::id()));
     let _ = std::fs::remove_dir_all(&tmp);
     std::fs::create_dir(&tmp).map_err(|e| io(e, &tmp))?;
     let result = (|| -> Result<(), String> {
-        vs.save(tmp.join(MODEL)).map_err(|e| io(e, &tmp.join(MODEL)))?;
+        vs.save(tmp.join(MODEL))
+            .map_err(|e| io(e, &tmp.join(MODEL)))?;
         fault_point(&format!("checkpoint-save-{}", state.step));
         let mut moments: Vec<(String, Tensor)> = Vec::new();
         for (name, m) in &opt.state {
@@ -74,14 +78,21 @@ pub fn save(dir: &Path, vs: &nn::VarStore, opt: &Adam, state: &TrainState) -> Re
             moments.push((format!("{name}.exp_avg_sq"), m.exp_avg_sq.shallow_clone()));
         }
         if moments.is_empty() {
-            moments.push(("__empty".into(), Tensor::zeros([1], (tch::Kind::Float, tch::Device::Cpu))));
+            moments.push((
+                "__empty".into(),
+                Tensor::zeros([1], (tch::Kind::Float, tch::Device::Cpu)),
+            ));
         }
         let refs: Vec<(&str, &Tensor)> = moments.iter().map(|(n, t)| (n.as_str(), t)).collect();
-        Tensor::write_safetensors(&refs, tmp.join(OPTIMIZER)).map_err(|e| io(e, &tmp.join(OPTIMIZER)))?;
+        Tensor::write_safetensors(&refs, tmp.join(OPTIMIZER))
+            .map_err(|e| io(e, &tmp.join(OPTIMIZER)))?;
         let mut state = state.clone();
         state.step = state.step.max(0);
         for f in [MODEL, OPTIMIZER] {
-            state.hashes.insert(f.to_string(), hash(&tmp.join(f)).map_err(|e| io(e, &tmp.join(f)))?);
+            state.hashes.insert(
+                f.to_string(),
+                hash(&tmp.join(f)).map_err(|e| io(e, &tmp.join(f)))?,
+            );
         }
         let json = serde_json::to_vec_pretty(&state).expect("state serializes");
         std::fs::write(tmp.join(STATE), json).map_err(|e| io(e, &tmp.join(STATE)))?;
@@ -120,7 +131,10 @@ pub fn read_state(dir: &Path) -> Result<TrainState, String> {
             .ok_or_else(|| io("records no hash for it", &p))?;
         let got = hash(&p).map_err(|e| io(e, &p))?;
         if &got != want {
-            return Err(io("its content changed since it was saved (corrupt or truncated)", &p));
+            return Err(io(
+                "its content changed since it was saved (corrupt or truncated)",
+                &p,
+            ));
         }
     }
     Ok(state)
@@ -129,8 +143,10 @@ pub fn read_state(dir: &Path) -> Result<TrainState, String> {
 /// Loads a checkpoint into `vs` and `opt` (after checking it).
 pub fn load(dir: &Path, vs: &mut nn::VarStore, opt: &mut Adam) -> Result<TrainState, String> {
     let state = read_state(dir)?;
-    vs.load(dir.join(MODEL)).map_err(|e| io(e, &dir.join(MODEL)))?;
-    let tensors = Tensor::read_safetensors(dir.join(OPTIMIZER)).map_err(|e| io(e, &dir.join(OPTIMIZER)))?;
+    vs.load(dir.join(MODEL))
+        .map_err(|e| io(e, &dir.join(MODEL)))?;
+    let tensors =
+        Tensor::read_safetensors(dir.join(OPTIMIZER)).map_err(|e| io(e, &dir.join(OPTIMIZER)))?;
     let mut by_name: BTreeMap<String, Tensor> = tensors.into_iter().collect();
     opt.state.clear();
     let names: Vec<String> = by_name
@@ -141,7 +157,12 @@ pub fn load(dir: &Path, vs: &mut nn::VarStore, opt: &mut Adam) -> Result<TrainSt
         let exp_avg = by_name.remove(&format!("{name}.exp_avg")).expect("listed");
         let exp_avg_sq = by_name
             .remove(&format!("{name}.exp_avg_sq"))
-            .ok_or_else(|| io(format!("no second moment for `{name}`"), &dir.join(OPTIMIZER)))?;
+            .ok_or_else(|| {
+                io(
+                    format!("no second moment for `{name}`"),
+                    &dir.join(OPTIMIZER),
+                )
+            })?;
         let device = vs.device();
         opt.state.insert(
             name,
@@ -168,6 +189,6 @@ pub fn list(dir: &Path) -> Vec<(i64, PathBuf)> {
                 .collect()
         })
         .unwrap_or_default();
-    out.sort_by(|a, b| b.0.cmp(&a.0));
+    out.sort_by_key(|b| std::cmp::Reverse(b.0));
     out
 }

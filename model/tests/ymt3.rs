@@ -116,11 +116,23 @@ fn forward_equals_an_independent_implementation() {
     vs.load(g.join("ymt3_weights.safetensors")).unwrap();
     let load_f = |n: &str| {
         let (shape, v) = amt_model::npy::read::<f32>(&g.join(n)).unwrap();
-        Tensor::from_slice(&v).view(shape.iter().map(|&d| d as i64).collect::<Vec<_>>().as_slice())
+        Tensor::from_slice(&v).view(
+            shape
+                .iter()
+                .map(|&d| d as i64)
+                .collect::<Vec<_>>()
+                .as_slice(),
+        )
     };
     let load_i = |n: &str| {
         let (shape, v) = amt_model::npy::read::<i64>(&g.join(n)).unwrap();
-        Tensor::from_slice(&v).view(shape.iter().map(|&d| d as i64).collect::<Vec<_>>().as_slice())
+        Tensor::from_slice(&v).view(
+            shape
+                .iter()
+                .map(|&d| d as i64)
+                .collect::<Vec<_>>()
+                .as_slice(),
+        )
     };
     let spec = load_f("ymt3_spec.npy");
     let labels = load_i("ymt3_labels.npy");

@@ -94,7 +94,7 @@ pub enum Command {
     Features(FeaturesArgs),
     /// Train YourMT3+ on datasets built up to shards (YourMT3's train.py flags and aliases);
     /// the same EXP_ID resumes exactly where it stopped
-    Train(TrainArgs),
+    Train(Box<TrainArgs>),
     /// The model: its resolved configuration, or a forward pass of given weights
     #[command(subcommand)]
     Model(ModelCommand),
@@ -103,10 +103,12 @@ pub enum Command {
 }
 
 #[derive(Debug, Args)]
-#[command(after_help = "YourMT3's single-dash aliases work too: -tk, -enc, -dec, -it, -vit, \
+#[command(
+    after_help = "YourMT3's single-dash aliases work too: -tk, -enc, -dec, -it, -vit, \
     -bsz, -pr, -lr, -wb, -d, ... (`amt train -it 3000 -vit 500 -d synth-demo --model demo x`). \
     Flags of parts not built yet (Perceiver-TF, Conformer, multi-T5, MoE, augmentation, DDP) \
-    fail with \"not built yet\".")]
+    fail with \"not built yet\"."
+)]
 pub struct TrainArgs {
     /// Experiment id: the run's folder in the store (`runs/<EXP_ID>/`); the same id resumes
     #[arg(value_name = "EXP_ID")]
@@ -150,10 +152,10 @@ pub struct TrainArgs {
 #[derive(Debug, Subcommand)]
 pub enum ModelCommand {
     /// The resolved model configuration and parameter count, for train flags (no training)
-    Info(ModelInfoArgs),
+    Info(Box<ModelInfoArgs>),
     /// Run weights (a safetensors state dict with YourMT3's names) on a waveform: writes
     /// spectrogram.npy, encoder_output.npy, logits.npy (teacher-forced) and greedy_tokens.npy
-    Forward(ModelForwardArgs),
+    Forward(Box<ModelForwardArgs>),
 }
 
 #[derive(Debug, Args)]
@@ -192,7 +194,12 @@ pub struct TranscribeArgs {
     #[arg(value_name = "AUDIO", required = true)]
     pub audio: Vec<PathBuf>,
     /// A training run: its newest checkpoint that loads
-    #[arg(long, value_name = "EXP_ID", required_unless_present = "checkpoint", conflicts_with = "checkpoint")]
+    #[arg(
+        long,
+        value_name = "EXP_ID",
+        required_unless_present = "checkpoint",
+        conflicts_with = "checkpoint"
+    )]
     pub exp: Option<String>,
     /// A checkpoint folder (`runs/<EXP_ID>/checkpoints/ckpt-<step>`)
     #[arg(long, value_name = "DIR")]

@@ -37,7 +37,10 @@ use crate::plan::{self, State};
 use crate::progress::TerminalReporter;
 use crate::runner::{Force, Outcome, RunReport, RunRequest};
 
-pub(crate) fn resolve_datasets(ctx: &Context, requested: &[String]) -> anyhow::Result<Vec<DatasetSpec>> {
+pub(crate) fn resolve_datasets(
+    ctx: &Context,
+    requested: &[String],
+) -> anyhow::Result<Vec<DatasetSpec>> {
     let store = ctx.open_store()?;
     datasets::resolve(requested, &ctx.data_home, &ctx.config, &store).map_err(|e| match e {
         DatasetError::NoneKnown => with_hint(

@@ -365,7 +365,13 @@ pub fn train_demo(
     };
     let scores = score_sets(&t.model, &data.test, &reader, shape, how, None)?;
     let ds = amt_stages::synth::NAME;
-    let get = |k: &str| scores.values.get(&format!("({ds}){k}")).copied().unwrap_or(f64::NAN);
+    let get = |k: &str| {
+        scores
+            .values
+            .get(&format!("({ds}){k}"))
+            .copied()
+            .unwrap_or(f64::NAN)
+    };
     let (onset_f, offset_f) = (get("onset_f"), get("offset_f"));
     let n_test = data.test.iter().map(|s| s.tracks.len()).sum::<usize>();
     say(format!(

@@ -17,8 +17,22 @@ const LEGEND: usize = 150;
 
 /// GM family names (program / 8), for the legend.
 const FAMILIES: [&str; 16] = [
-    "piano", "chrom perc", "organ", "guitar", "bass", "strings", "ensemble", "brass", "reed",
-    "pipe", "synth lead", "synth pad", "synth fx", "ethnic", "percussive", "sound fx",
+    "piano",
+    "chrom perc",
+    "organ",
+    "guitar",
+    "bass",
+    "strings",
+    "ensemble",
+    "brass",
+    "reed",
+    "pipe",
+    "synth lead",
+    "synth pad",
+    "synth fx",
+    "ethnic",
+    "percussive",
+    "sound fx",
 ];
 
 fn family_colour(program: u8, is_drum: bool) -> [u8; 3] {
@@ -26,10 +40,22 @@ fn family_colour(program: u8, is_drum: bool) -> [u8; 3] {
         return [90, 90, 90];
     }
     const PALETTE: [[u8; 3]; 16] = [
-        [31, 119, 180], [255, 127, 14], [44, 160, 44], [214, 39, 40],
-        [148, 103, 189], [140, 86, 75], [227, 119, 194], [188, 189, 34],
-        [23, 190, 207], [174, 199, 232], [255, 187, 120], [152, 223, 138],
-        [255, 152, 150], [197, 176, 213], [196, 156, 148], [247, 182, 210],
+        [31, 119, 180],
+        [255, 127, 14],
+        [44, 160, 44],
+        [214, 39, 40],
+        [148, 103, 189],
+        [140, 86, 75],
+        [227, 119, 194],
+        [188, 189, 34],
+        [23, 190, 207],
+        [174, 199, 232],
+        [255, 187, 120],
+        [152, 223, 138],
+        [255, 152, 150],
+        [197, 176, 213],
+        [196, 156, 148],
+        [247, 182, 210],
     ];
     PALETTE[(program as usize / 8) % 16]
 }
@@ -52,7 +78,11 @@ pub fn write_png(path: &Path, panels: &[(&str, &[Note])]) -> anyhow::Result<()> 
     let (lo, hi) = all.iter().fold((127u8, 0u8), |(lo, hi), n| {
         (lo.min(n.pitch), hi.max(n.pitch))
     });
-    let (lo, hi) = if lo > hi { (48, 72) } else { (lo.saturating_sub(2), (hi + 2).min(127)) };
+    let (lo, hi) = if lo > hi {
+        (48, 72)
+    } else {
+        (lo.saturating_sub(2), (hi + 2).min(127))
+    };
     let rows = (hi - lo) as usize + 1;
     let plot_w = (end * PX_PER_SECOND).ceil() as usize + 1;
     let panel_h = rows * ROW + TOP + 20;
@@ -70,14 +100,26 @@ pub fn write_png(path: &Path, panels: &[(&str, &[Note])]) -> anyhow::Result<()> 
             if p % 12 == 0 {
                 let y = y0 + (hi - p) as usize * ROW + ROW / 2;
                 c.fill(LEFT, y, plot_w, 1, [225, 225, 225]);
-                c.text(4, y.saturating_sub(3), &format!("C{}", p as i32 / 12 - 1), 1, BLACK);
+                c.text(
+                    4,
+                    y.saturating_sub(3),
+                    &format!("C{}", p as i32 / 12 - 1),
+                    1,
+                    BLACK,
+                );
             }
         }
         let mut t = 0.0;
         while t <= end + 1e-9 {
             let x = LEFT + (t * PX_PER_SECOND) as usize;
             c.fill(x, y0 + rows * ROW, 1, 4, GREY);
-            c.text(x.saturating_sub(6), y0 + rows * ROW + 6, &fmt_seconds(t, step), 1, BLACK);
+            c.text(
+                x.saturating_sub(6),
+                y0 + rows * ROW + 6,
+                &fmt_seconds(t, step),
+                1,
+                BLACK,
+            );
             t += step;
         }
         for n in notes.iter() {

@@ -123,7 +123,12 @@ impl ShardsConfig {
             Some(s) => format!("-s{s}"),
             None => String::new(),
         };
-        Ok(format!("{}{mels}-{}-{}{stride}", self.codec, self.hop()?, self.task))
+        Ok(format!(
+            "{}{mels}-{}-{}{stride}",
+            self.codec,
+            self.hop()?,
+            self.task
+        ))
     }
 
     /// The training stride when it differs from the evaluation layout.
@@ -245,7 +250,7 @@ impl Stage for ShardsStage {
         // A unit per track with a mix and notes: its digest covers its audio part, its notes
         // and its split.
         let mut units = Vec::new();
-        for (track, _) in &mixes {
+        for track in mixes.keys() {
             let Some(groups) = notes.get(track) else {
                 continue;
             };
@@ -322,7 +327,9 @@ impl Stage for ShardsStage {
                     for (k, &s) in chunk.iter().enumerate() {
                         start_samples.push(s as u64);
                         let end = (s + SEGMENT_SAMPLES).min(audio.len());
-                        for (dst, &v) in wave[k * SEGMENT_SAMPLES..].iter_mut().zip(&audio[s.min(end)..end])
+                        for (dst, &v) in wave[k * SEGMENT_SAMPLES..]
+                            .iter_mut()
+                            .zip(&audio[s.min(end)..end])
                         {
                             *dst = pcm::to_f32(v);
                         }

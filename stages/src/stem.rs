@@ -107,7 +107,7 @@ impl Stage for StemStage {
 
     fn check_config(&self, config: &Value) -> Result<()> {
         let c: StemConfig = parse_config(NAME, config)?;
-        if !(c.length_tolerance_s >= 0.0) {
+        if c.length_tolerance_s.is_nan() || c.length_tolerance_s < 0.0 {
             return Err(Error::Config {
                 stage: NAME.into(),
                 reason: "`length_tolerance_s` must be 0 or more".into(),

@@ -403,7 +403,9 @@ fn the_stream_is_deterministic_and_resumes_exactly() {
         length: 1024,
         open_files: 2,
     };
-    let run = |start: u64, n: usize| -> Vec<(Vec<(String, String, u64)>, f64)> {
+    // Per batch: its rows (dataset, track, start sample) and a checksum of its spectrograms.
+    type Seen = Vec<(Vec<(String, String, u64)>, f64)>;
+    let run = |start: u64, n: usize| -> Seen {
         let mut s = Stream::open(
             Sampler::new(&ds, None, 3, 0, 1).unwrap(),
             cfg.clone(),
@@ -534,15 +536,26 @@ fn a_training_stride_overlaps_training_segments_only() {
         let want: Vec<u64> = (0..n.max(1)).step_by(step).collect();
         assert_eq!(starts, want, "{track} ({split}, {n} samples)");
     }
-    assert!(splits_seen.contains("train") && splits_seen.contains("test"), "{splits_seen:?}");
+    assert!(
+        splits_seen.contains("train") && splits_seen.contains("test"),
+        "{splits_seen:?}"
+    );
     // Overlapping windows hold the notes whose onsets fall in them.
     let mut checked = 0;
-    for seg in segs.iter().filter(|s| s.split == "train" && s.start_sample % 32767 != 0).take(6) {
+    for seg in segs
+        .iter()
+        .filter(|s| s.split == "train" && s.start_sample % 32767 != 0)
+        .take(6)
+    {
         use arrow::array::AsArray;
         use arrow::datatypes::UInt16Type;
         let shard = amt_model::stream::mmap::MappedShard::open(&seg.shard).unwrap();
         let (batch, r) = shard.locate(seg.row as usize).unwrap();
-        let col = batch.column_by_name("tokens").unwrap().as_fixed_size_list().value(r);
+        let col = batch
+            .column_by_name("tokens")
+            .unwrap()
+            .as_fixed_size_list()
+            .value(r);
         let tokens = col.as_primitive::<UInt16Type>().values().to_vec();
         let start = seg.start_sample as f64 / 16000.0;
         // (pitch, 10 ms tick from the window start), both sides quantised the same way up to
@@ -565,9 +578,18 @@ fn a_training_stride_overlaps_training_segments_only() {
         want.sort();
         want.dedup();
         assert!(!want.is_empty());
-        assert_eq!(got.len(), want.len(), "{} at {start}: {got:?} vs {want:?}", seg.track_id);
+        assert_eq!(
+            got.len(),
+            want.len(),
+            "{} at {start}: {got:?} vs {want:?}",
+            seg.track_id
+        );
         for (g, w) in got.iter().zip(&want) {
-            assert!(g.0 == w.0 && (g.1 - w.1).abs() <= 1, "{} at {start}: {got:?} vs {want:?}", seg.track_id);
+            assert!(
+                g.0 == w.0 && (g.1 - w.1).abs() <= 1,
+                "{} at {start}: {got:?} vs {want:?}",
+                seg.track_id
+            );
         }
         checked += 1;
     }

@@ -27,9 +27,31 @@ fn tiny_dataset(home: &Home) -> &'static str {
 fn tiny_train(home: &Home, exp: &str, steps: u32, extra: &[&str]) -> Output {
     let steps = steps.to_string();
     let mut args = vec![
-        "train", exp, "--model", "demo", "-d", "tiny-synth-demo", "-el", "32", "-bsz", "2",
-        "-it", &steps, "-vit", "1000", "-pr", "32", "--device", "cpu", "--threads", "1",
-        "--checkpoint-every", "2", "--val-max-num-files", "1", "--json",
+        "train",
+        exp,
+        "--model",
+        "demo",
+        "-d",
+        "tiny-synth-demo",
+        "-el",
+        "32",
+        "-bsz",
+        "2",
+        "-it",
+        &steps,
+        "-vit",
+        "1000",
+        "-pr",
+        "32",
+        "--device",
+        "cpu",
+        "--threads",
+        "1",
+        "--checkpoint-every",
+        "2",
+        "--val-max-num-files",
+        "1",
+        "--json",
     ];
     args.extend_from_slice(extra);
     home.run(&args)
@@ -55,8 +77,14 @@ fn hashes(ckpt: &Path) -> (String, String) {
     let s: serde_json::Value =
         serde_json::from_slice(&std::fs::read(ckpt.join("state.json")).unwrap()).unwrap();
     (
-        s["hashes"]["model.safetensors"].as_str().unwrap().to_string(),
-        s["hashes"]["optimizer.safetensors"].as_str().unwrap().to_string(),
+        s["hashes"]["model.safetensors"]
+            .as_str()
+            .unwrap()
+            .to_string(),
+        s["hashes"]["optimizer.safetensors"]
+            .as_str()
+            .unwrap()
+            .to_string(),
     )
 }
 
@@ -76,9 +104,31 @@ fn a_run_killed_while_saving_resumes_exactly() {
     let dir = run_dir(&home, "resumed");
     let out = home
         .cmd(&[
-            "train", "resumed", "--model", "demo", "-d", "tiny-synth-demo", "-el", "32", "-bsz",
-            "2", "-it", "6", "-vit", "1000", "-pr", "32", "--device", "cpu", "--threads", "1",
-            "--checkpoint-every", "2", "--val-max-num-files", "1", "--json",
+            "train",
+            "resumed",
+            "--model",
+            "demo",
+            "-d",
+            "tiny-synth-demo",
+            "-el",
+            "32",
+            "-bsz",
+            "2",
+            "-it",
+            "6",
+            "-vit",
+            "1000",
+            "-pr",
+            "32",
+            "--device",
+            "cpu",
+            "--threads",
+            "1",
+            "--checkpoint-every",
+            "2",
+            "--val-max-num-files",
+            "1",
+            "--json",
         ])
         .env("AMT_FAULT", "checkpoint-save-4")
         .output()
@@ -86,7 +136,10 @@ fn a_run_killed_while_saving_resumes_exactly() {
     assert!(!out.status.success(), "the fault aborts the process");
     let ckpts = dir.join("checkpoints");
     assert!(ckpts.join("ckpt-2").is_dir());
-    assert!(!ckpts.join("ckpt-4").exists(), "a half-written checkpoint is never visible");
+    assert!(
+        !ckpts.join("ckpt-4").exists(),
+        "a half-written checkpoint is never visible"
+    );
 
     // Resume: from step 2 to 6, identical to the straight run.
     let resumed = json_of(&tiny_train(&home, "resumed", 6, &[]));
@@ -105,7 +158,10 @@ fn a_run_killed_while_saving_resumes_exactly() {
 
     // Stopping after N steps (as Ctrl-C does) and resuming is exact too.
     let first = json_of(&tiny_train(&home, "stopped", 6, &["--stop-after", "3"]));
-    assert_eq!((first["steps"].as_i64(), first["stopped_early"].as_bool()), (Some(3), Some(true)));
+    assert_eq!(
+        (first["steps"].as_i64(), first["stopped_early"].as_bool()),
+        (Some(3), Some(true))
+    );
     let rest = json_of(&tiny_train(&home, "stopped", 6, &[]));
     assert_eq!(rest["resumed_from"], 3);
     let ckpt = PathBuf::from(rest["checkpoint"].as_str().unwrap());
@@ -116,7 +172,11 @@ fn a_run_killed_while_saving_resumes_exactly() {
         "SELECT run, count(*) AS n, count(DISTINCT step) AS steps FROM train_metrics \
          WHERE metric = 'train/loss' GROUP BY run ORDER BY run",
     );
-    assert_eq!(csv.trim(), "run,n,steps\nresumed,6,6\nstopped,6,6\nstraight,6,6", "{csv}");
+    assert_eq!(
+        csv.trim(),
+        "run,n,steps\nresumed,6,6\nstopped,6,6\nstraight,6,6",
+        "{csv}"
+    );
     // TensorBoard event files were written.
     let tb = std::fs::read_dir(dir.join("tensorboard")).unwrap().count();
     assert!(tb >= 2, "one event file per process: {tb}");
@@ -228,7 +288,8 @@ fn transcribe_writes_midi_that_reads_back_and_reports_bad_files() {
 fn flags_are_yourmt3s_and_unbuilt_parts_are_refused() {
     let home = Home::new();
     // The default configuration is YMT3+ with YourMT3's parameter count.
-    let v: serde_json::Value = serde_json::from_str(&home.ok(&["model", "info", "--json"])).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&home.ok(&["model", "info", "--json"])).unwrap();
     assert_eq!(v["params"], 44_672_000);
     assert_eq!(v["model"]["encoder"]["num_layers"], 8);
     assert!(
@@ -254,11 +315,23 @@ fn flags_are_yourmt3s_and_unbuilt_parts_are_refused() {
     assert_eq!(v["model"]["event_length"], 256);
     assert_eq!(v["model"]["encoder"]["dropout_rate"], 0.2);
     for (flags, needle) in [
-        (&["-enc", "perceiver-tf"][..], "not built yet: --encoder-type perceiver-tf"),
-        (&["-dec", "multi-t5"][..], "not built yet: --decoder-type multi-t5"),
-        (&["-tk", "mc13_full_plus_256"][..], "not built yet: --task mc13_full_plus_256"),
+        (
+            &["-enc", "perceiver-tf"][..],
+            "not built yet: --encoder-type perceiver-tf",
+        ),
+        (
+            &["-dec", "multi-t5"][..],
+            "not built yet: --decoder-type multi-t5",
+        ),
+        (
+            &["-tk", "mc13_full_plus_256"][..],
+            "not built yet: --task mc13_full_plus_256",
+        ),
         (&["-ff", "moe"][..], "not built yet: --ff-layer-type moe"),
-        (&["-ps", "-2", "2"][..], "not built yet: --pitch-shift-range"),
+        (
+            &["-ps", "-2", "2"][..],
+            "not built yet: --pitch-shift-range",
+        ),
         (&["-xk", "3"][..], "not built yet: --xaug-max-k"),
         (&["-st", "ddp"][..], "not built yet: --strategy ddp"),
     ] {
@@ -271,7 +344,11 @@ fn flags_are_yourmt3s_and_unbuilt_parts_are_refused() {
     }
     // The values that disable augmentation are accepted (here: rejected later, for the model).
     let out = home.run(&["model", "info", "-ps", "0", "0", "-xk", "0", "-iaug", "1"]);
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 /// `amt model forward` on a checkpoint's weights: its spectrogram equals `amt features`, and
@@ -290,13 +367,27 @@ fn model_forward_agrees_with_features_and_greedy_decoding() {
     amt_model::npy::write(&x, &[wave.len()], &wave).unwrap();
     let out = home.path().join("fwd");
     home.ok(&[
-        "model", "forward", "--model", "demo", "-el", "32", "--weights",
-        ckpt.join("model.safetensors").to_str().unwrap(), "--waveform-npy", x.to_str().unwrap(),
-        "--out", out.to_str().unwrap(),
+        "model",
+        "forward",
+        "--model",
+        "demo",
+        "-el",
+        "32",
+        "--weights",
+        ckpt.join("model.safetensors").to_str().unwrap(),
+        "--waveform-npy",
+        x.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
     ]);
     let feat = home.path().join("feat.npy");
     home.ok(&[
-        "features", "--n-mels", "128", "--waveform-npy", x.to_str().unwrap(), "--npy",
+        "features",
+        "--n-mels",
+        "128",
+        "--waveform-npy",
+        x.to_str().unwrap(),
+        "--npy",
         feat.to_str().unwrap(),
     ]);
     let (s1, spec) = amt_model::npy::read::<f32>(&out.join("spectrogram.npy")).unwrap();

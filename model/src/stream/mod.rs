@@ -316,7 +316,7 @@ impl ShardReader {
             let t = col("tokens")?;
             let shard_len = t.value_length() as usize / shape.channels as usize;
             if s.value_length() as usize != spec_len
-                || t.value_length() as usize % shape.channels as usize != 0
+                || !(t.value_length() as usize).is_multiple_of(shape.channels as usize)
                 || shard_len < shape.length as usize
             {
                 return Err(format!(

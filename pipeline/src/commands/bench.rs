@@ -589,9 +589,12 @@ fn train_steps(
     // Half-padded targets: the first half random tokens, then EOS, then PAD.
     let half = cfg.event_length / 2;
     let labels = Tensor::zeros([batch, cfg.event_length], (Kind::Int64, device));
-    let _ = labels
-        .narrow(1, 0, half)
-        .copy_(&Tensor::randint_low(2, cfg.vocab_size, [batch, half], (Kind::Int64, device)));
+    labels.narrow(1, 0, half).copy_(&Tensor::randint_low(
+        2,
+        cfg.vocab_size,
+        [batch, half],
+        (Kind::Int64, device),
+    ));
     let _ = labels.narrow(1, half, 1).fill_(1);
     let mut times = Vec::new();
     for i in 0..=steps {
@@ -648,7 +651,10 @@ fn decode(model: &str, batch: i64, tokens: i64, json: bool) -> anyhow::Result<Ex
     let vs = nn::VarStore::new(tch::Device::Cpu);
     let m = amt_model::ymt3::Ymt3::new(&vs.root(), &cfg).map_err(anyhow::Error::msg)?;
     // An untrained model rarely emits EOS: every sequence runs the full length.
-    let spec = Tensor::randn([batch, cfg.feat_length, cfg.d_feat], (Kind::Float, tch::Device::Cpu));
+    let spec = Tensor::randn(
+        [batch, cfg.feat_length, cfg.d_feat],
+        (Kind::Float, tch::Device::Cpu),
+    );
     let t = Instant::now();
     let cached = m.generate(&spec, tokens);
     let cached_s = t.elapsed().as_secs_f64();

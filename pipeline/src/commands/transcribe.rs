@@ -61,7 +61,11 @@ impl Transcriber {
     }
 
     /// The notes of a 16 kHz mono waveform; `on_progress(done, total)` per batch of segments.
-    pub fn transcribe(&self, samples: &[f32], mut on_progress: impl FnMut(usize, usize)) -> Vec<Note> {
+    pub fn transcribe(
+        &self,
+        samples: &[f32],
+        mut on_progress: impl FnMut(usize, usize),
+    ) -> Vec<Note> {
         let n_seg = samples.len().div_ceil(SEGMENT_SAMPLES).max(1);
         let mut padded = vec![0f32; n_seg * SEGMENT_SAMPLES];
         padded[..samples.len()].copy_from_slice(samples);
@@ -100,7 +104,10 @@ pub fn checkpoint_of_run(ctx: &Context, exp: &str) -> anyhow::Result<PathBuf> {
         }
     }
     Err(with_hint(
-        anyhow::anyhow!("run `{exp}` has no usable checkpoint in `{}`", dir.display()),
+        anyhow::anyhow!(
+            "run `{exp}` has no usable checkpoint in `{}`",
+            dir.display()
+        ),
         "train it first (`amt train EXP_ID ...`), or give --checkpoint PATH",
     ))
 }
@@ -155,14 +162,21 @@ pub fn transcribe(ctx: &Context, args: &TranscribeArgs) -> anyhow::Result<ExitCo
             None
         };
         if !args.json {
-            println!("{}: {} notes -> {}", path.display(), notes.len(), midi.display());
+            println!(
+                "{}: {} notes -> {}",
+                path.display(),
+                notes.len(),
+                midi.display()
+            );
         }
         written.push(json!({"audio": path, "notes": notes.len(), "midi": midi, "png": png}));
     }
     if args.json {
         println!(
             "{}",
-            serde_json::to_string_pretty(&json!({"checkpoint": ckpt, "files": written, "failed": failed}))?
+            serde_json::to_string_pretty(
+                &json!({"checkpoint": ckpt, "files": written, "failed": failed})
+            )?
         );
     }
     if written.is_empty() {

@@ -59,7 +59,10 @@ pub fn build(ctx: &Context, plan: &TrainPlan, quiet: bool) -> anyhow::Result<Vec
     let datasets = crate::commands::resolve_datasets(ctx, &names)?;
     let mut config = ctx.config.clone();
     let table = toml::Table::try_from(shards_config(plan)).expect("a shards config is a table");
-    config.file.stage.insert(amt_stages::shards::NAME.into(), table);
+    config
+        .file
+        .stage
+        .insert(amt_stages::shards::NAME.into(), table);
     let ctx2 = Context {
         data_home: ctx.data_home.clone(),
         store_root: ctx.store_root.clone(),
@@ -70,7 +73,14 @@ pub fn build(ctx: &Context, plan: &TrainPlan, quiet: bool) -> anyhow::Result<Vec
     };
     let stages = ctx.graph.until(Some(amt_stages::shards::NAME))?;
     let all = stages.clone();
-    let report = crate::commands::build(&ctx2, &datasets, &move |_| all.clone(), Force::No, quiet, false)?;
+    let report = crate::commands::build(
+        &ctx2,
+        &datasets,
+        &move |_| all.clone(),
+        Force::No,
+        quiet,
+        false,
+    )?;
     if report.interrupted() {
         anyhow::bail!("interrupted while building the training data");
     }
@@ -89,7 +99,10 @@ pub fn build(ctx: &Context, plan: &TrainPlan, quiet: bool) -> anyhow::Result<Vec
             })
             .collect();
         return Err(with_hint(
-            anyhow::anyhow!("the training data could not be built: {}", failed.join("; ")),
+            anyhow::anyhow!(
+                "the training data could not be built: {}",
+                failed.join("; ")
+            ),
             "`amt status` shows each stage; fix the input it names and train again (what was built is kept)",
         ));
     }

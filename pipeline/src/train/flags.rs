@@ -101,7 +101,11 @@ pub fn rewrite(args: Vec<OsString>) -> Vec<OsString> {
                 } else if !s.starts_with('-') {
                     positionals.push(s.clone());
                     active = matches!(
-                        positionals.iter().map(String::as_str).collect::<Vec<_>>().as_slice(),
+                        positionals
+                            .iter()
+                            .map(String::as_str)
+                            .collect::<Vec<_>>()
+                            .as_slice(),
                         ["train"] | ["model", "info"] | ["model", "forward"]
                     );
                 }
@@ -194,9 +198,15 @@ pub struct ModelFlags {
     pub perceiver_tf_d_model: Option<i64>,
     #[arg(long = "num-perceiver-tf-blocks", value_name = "N")]
     pub num_perceiver_tf_blocks: Option<i64>,
-    #[arg(long = "num-perceiver-tf-local-transformers-per-block", value_name = "N")]
+    #[arg(
+        long = "num-perceiver-tf-local-transformers-per-block",
+        value_name = "N"
+    )]
     pub num_perceiver_tf_local: Option<i64>,
-    #[arg(long = "num-perceiver-tf-temporal-transformers-per-block", value_name = "N")]
+    #[arg(
+        long = "num-perceiver-tf-temporal-transformers-per-block",
+        value_name = "N"
+    )]
     pub num_perceiver_tf_temporal: Option<i64>,
     #[arg(long = "sca-use-query-residual", value_name = "BOOL")]
     pub sca_use_query_residual: Option<String>,
@@ -255,7 +265,12 @@ pub struct TrainFlags {
     #[arg(long = "uhat-intra-stem-augment", value_name = "BOOL")]
     pub uhat_intra_stem_augment: Option<String>,
     /// Pitch shift range in semitones (not built yet; `0 0` disables)
-    #[arg(long = "pitch-shift-range", num_args = 2, value_name = "N", allow_negative_numbers = true)]
+    #[arg(
+        long = "pitch-shift-range",
+        num_args = 2,
+        value_name = "N",
+        allow_negative_numbers = true
+    )]
     pub pitch_shift_range: Option<Vec<i64>>,
     #[arg(long = "eval-program-vocab", value_name = "NAME")]
     pub eval_program_vocab: Option<String>,
@@ -316,17 +331,39 @@ mod tests {
 
     #[test]
     fn aliases_become_long_flags_after_the_subcommand_only() {
-        let args: Vec<OsString> = ["amt", "-v", "train", "x", "-vit", "5", "-tk=mt3_full_plus", "-it", "3", "--json"]
-            .iter()
-            .map(OsString::from)
-            .collect();
+        let args: Vec<OsString> = [
+            "amt",
+            "-v",
+            "train",
+            "x",
+            "-vit",
+            "5",
+            "-tk=mt3_full_plus",
+            "-it",
+            "3",
+            "--json",
+        ]
+        .iter()
+        .map(OsString::from)
+        .collect();
         let out: Vec<String> = rewrite(args)
             .into_iter()
             .map(|a| a.to_string_lossy().into_owned())
             .collect();
         assert_eq!(
             out,
-            ["amt", "-v", "train", "x", "--val-interval", "5", "--task=mt3_full_plus", "--max-steps", "3", "--json"]
+            [
+                "amt",
+                "-v",
+                "train",
+                "x",
+                "--val-interval",
+                "5",
+                "--task=mt3_full_plus",
+                "--max-steps",
+                "3",
+                "--json"
+            ]
         );
         let words = |v: &[&str]| -> Vec<String> {
             rewrite(v.iter().map(OsString::from).collect())

@@ -56,7 +56,10 @@ pub fn notes_from_rows(rows: &[Vec<i64>], starts: &[f64]) -> Vec<Note> {
         .iter()
         .zip(starts)
         .map(|(r, &t)| {
-            let tokens: Vec<u16> = r.iter().map(|&v| v.clamp(0, u16::MAX as i64) as u16).collect();
+            let tokens: Vec<u16> = r
+                .iter()
+                .map(|&v| v.clamp(0, u16::MAX as i64) as u16)
+                .collect();
             decode_tokens(&tokens, t)
         })
         .collect();
@@ -109,7 +112,8 @@ pub fn score_sets(
                     let len = (how.batch as i64).min(n - start);
                     let s = spec.narrow(0, start, len).to_device(how.device);
                     let l = labels.narrow(0, start, len).to_device(how.device);
-                    let f = amt_model::amp::bf16_autocast(how.bf16, || model.forward(&s, &l, false));
+                    let f =
+                        amt_model::amp::bf16_autocast(how.bf16, || model.forward(&s, &l, false));
                     loss_sum += f.loss.double_value(&[]) * len as f64;
                     loss_n += len as f64;
                     start += len;
@@ -125,7 +129,9 @@ pub fn score_sets(
             let m = compute_track_metrics(&notes, &track.reference, &cfg)?;
             agg.add_track(&m);
             if let Some(dir) = write_dir {
-                let path = dir.join(&set.dataset).join(format!("{}.mid", track.track_id));
+                let path = dir
+                    .join(&set.dataset)
+                    .join(format!("{}.mid", track.track_id));
                 fs_err::create_dir_all(path.parent().expect("a parent"))?;
                 fs_err::write(&path, amt_symbolic::notes_to_midi(&notes)?)?;
             }

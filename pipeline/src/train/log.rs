@@ -205,14 +205,18 @@ fn truncate_part(path: &Path, run: &str, last_step: i64) -> anyhow::Result<()> {
                 rows.push(Row {
                     step: step.value(i),
                     metric: metric.value(i).to_string(),
-                    value: if value.is_valid(i) { value.value(i) } else { f64::NAN },
+                    value: if value.is_valid(i) {
+                        value.value(i)
+                    } else {
+                        f64::NAN
+                    },
                     time_us: time.value(i),
                 });
             }
         }
     }
-    let (first, _) = part_range(&path.file_name().unwrap_or_default().to_string_lossy())
-        .expect("a part name");
+    let (first, _) =
+        part_range(&path.file_name().unwrap_or_default().to_string_lossy()).expect("a part name");
     fs_err::remove_file(path)?;
     if !rows.is_empty() {
         let last = rows.iter().map(|r| r.step).max().unwrap_or(first);
@@ -374,7 +378,10 @@ mod tests {
             .collect();
         assert_eq!(
             names,
-            ["part-000000001-000000004.parquet", "part-000000005-000000006.parquet"]
+            [
+                "part-000000001-000000004.parquet",
+                "part-000000005-000000006.parquet"
+            ]
         );
     }
 }

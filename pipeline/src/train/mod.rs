@@ -46,7 +46,10 @@ fn cuda(n: usize) -> anyhow::Result<Device> {
         Ok(Device::Cuda(n))
     } else {
         Err(with_hint(
-            anyhow::anyhow!("--device cuda:{n}: this machine has {} CUDA device(s)", tch::Cuda::device_count()),
+            anyhow::anyhow!(
+                "--device cuda:{n}: this machine has {} CUDA device(s)",
+                tch::Cuda::device_count()
+            ),
             "`amt doctor` shows what libtorch sees; use --device cpu to train on the CPU",
         ))
     }
@@ -56,12 +59,26 @@ fn cuda(n: usize) -> anyhow::Result<Device> {
 fn check_same_plan(run: &Run, plan: &TrainPlan) -> anyhow::Result<()> {
     let now = serde_json::to_value(plan)?;
     if let Some(bytes) = run.read_state(PLAN_FILE)? {
-        let before: serde_json::Value = serde_json::from_slice(&bytes)
-            .map_err(|e| anyhow::anyhow!("`{}` is damaged: {e}", run.dir.join(PLAN_FILE).display()))?;
+        let before: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            anyhow::anyhow!("`{}` is damaged: {e}", run.dir.join(PLAN_FILE).display())
+        })?;
         // The model, its input and the data must match; steps, intervals, logging may change.
-        let fixed = ["model", "codec", "hop_length", "n_mels", "task", "data", "batch_size"];
+        let fixed = [
+            "model",
+            "codec",
+            "hop_length",
+            "n_mels",
+            "task",
+            "data",
+            "batch_size",
+        ];
         let pick = |v: &serde_json::Value| -> serde_json::Value {
-            json!(fixed.iter().map(|k| (k.to_string(), v.get(*k).cloned().unwrap_or_default())).collect::<serde_json::Map<_, _>>())
+            json!(
+                fixed
+                    .iter()
+                    .map(|k| (k.to_string(), v.get(*k).cloned().unwrap_or_default()))
+                    .collect::<serde_json::Map<_, _>>()
+            )
         };
         let changes = crate::config::diff(&pick(&before), &pick(&now));
         if !changes.is_empty() {
@@ -90,7 +107,10 @@ pub fn train_run(
     let datasets = data::build(ctx, plan, opts.quiet)?;
     let store = ctx.open_store()?;
     let run = store.open_run(exp_id, false).map_err(|e| {
-        with_hint(e, "another `amt train` works on this run; wait for it or use another EXP_ID")
+        with_hint(
+            e,
+            "another `amt train` works on this run; wait for it or use another EXP_ID",
+        )
     })?;
     check_same_plan(&run, plan)?;
     let data = data::load(&store, plan, &datasets, val_max_files)?;

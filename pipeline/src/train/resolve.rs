@@ -102,7 +102,11 @@ pub fn resolve(m: &ModelFlags, t: &TrainFlags, warmup: Option<i64>) -> Result<Tr
         .ok_or_else(|| bad("--audio-codec", &codec_name, "melspec or spec"))?;
     let hop_length = m.hop_length.unwrap_or(codec.default_hop());
     if hop_length <= 0 {
-        return Err(bad("--hop-length", &hop_length.to_string(), "a positive hop"));
+        return Err(bad(
+            "--hop-length",
+            &hop_length.to_string(),
+            "a positive hop",
+        ));
     }
     let n_mels = m
         .n_mels
@@ -133,13 +137,16 @@ pub fn resolve(m: &ModelFlags, t: &TrainFlags, warmup: Option<i64>) -> Result<Tr
     } else {
         ModelConfig::default()
     };
-    let probe = amt_model::frontend::FrontEnd::with_mels(codec, hop_length, n_mels, tch::Device::Cpu);
+    let probe =
+        amt_model::frontend::FrontEnd::with_mels(codec, hop_length, n_mels, tch::Device::Cpu);
     model.feat_length = probe.frames(amt_symbolic::tokenizer::SEGMENT_SAMPLES as i64);
     model.d_feat = probe.bins();
     if let Some(d) = &m.d_feat
         && d != "auto"
     {
-        let v: i64 = d.parse().map_err(|_| bad("--d-feat", d, "auto or a number"))?;
+        let v: i64 = d
+            .parse()
+            .map_err(|_| bad("--d-feat", d, "auto or a number"))?;
         if v != model.d_feat {
             return Err(not_built(
                 "--d-feat",
@@ -187,19 +194,26 @@ pub fn resolve(m: &ModelFlags, t: &TrainFlags, warmup: Option<i64>) -> Result<Tr
     model.check()?;
 
     let optimizer_name = t.optimizer.clone().unwrap_or_else(|| "adamwscale".into());
-    let kind = OptimizerKind::parse(&optimizer_name).ok_or_else(|| match optimizer_name
-        .to_ascii_lowercase()
-        .as_str()
-    {
-        "adafactor" | "cpuadam" | "dadaptadam" => {
-            not_built("--optimizer", &optimizer_name, "only adamwscale and adamw are built")
+    let kind = OptimizerKind::parse(&optimizer_name).ok_or_else(|| {
+        match optimizer_name.to_ascii_lowercase().as_str() {
+            "adafactor" | "cpuadam" | "dadaptadam" => not_built(
+                "--optimizer",
+                &optimizer_name,
+                "only adamwscale and adamw are built",
+            ),
+            _ => bad("--optimizer", &optimizer_name, "adamwscale or adamw"),
         }
-        _ => bad("--optimizer", &optimizer_name, "adamwscale or adamw"),
     })?;
     let schedule = match t.scheduler.as_deref().unwrap_or("cosine") {
         "cosine" => Schedule::Cosine,
         "constant" => Schedule::Constant,
-        "legacy" => return Err(not_built("--scheduler", "legacy", "only cosine and constant")),
+        "legacy" => {
+            return Err(not_built(
+                "--scheduler",
+                "legacy",
+                "only cosine and constant",
+            ));
+        }
         other => return Err(bad("--scheduler", other, "cosine or constant")),
     };
     let lr = t.base_learning_rate.unwrap_or(if demo {
@@ -232,7 +246,11 @@ pub fn resolve(m: &ModelFlags, t: &TrainFlags, warmup: Option<i64>) -> Result<Tr
         steps_per_epoch
     });
     if val_interval <= 0 {
-        return Err(bad("--val-interval", &val_interval.to_string(), "a positive step count"));
+        return Err(bad(
+            "--val-interval",
+            &val_interval.to_string(),
+            "a positive step count",
+        ));
     }
     let bf16 = match t.precision.as_deref().unwrap_or("bf16-mixed") {
         "bf16-mixed" | "bf16" => true,
@@ -247,10 +265,12 @@ pub fn resolve(m: &ModelFlags, t: &TrainFlags, warmup: Option<i64>) -> Result<Tr
     };
     let log_mode = match t.wandb_mode.as_deref() {
         None => LogMode::TableAndTensorboard,
-        Some(m) => LogMode::parse(m).ok_or_else(|| bad("--wandb-mode", m, "online, offline or disabled"))?,
+        Some(m) => LogMode::parse(m)
+            .ok_or_else(|| bad("--wandb-mode", m, "online, offline or disabled"))?,
     };
     if let Some(v) = &t.eval_program_vocab {
-        amt_metrics::vocab::eval_vocab(v).map_err(|e| bad("--eval-program-vocab", v, &e.to_string()))?;
+        amt_metrics::vocab::eval_vocab(v)
+            .map_err(|e| bad("--eval-program-vocab", v, &e.to_string()))?;
     }
     let data = t
         .data_preset
@@ -303,16 +323,66 @@ fn check_unbuilt(m: &ModelFlags, t: &TrainFlags) -> Result<(), String> {
         Some(v) => ok.iter().any(|o| o.eq_ignore_ascii_case(v)),
     };
     let checks: [(&str, &Option<String>, &[&str], &str); 10] = [
-        ("--encoder-type", &m.encoder_type, &["t5"], "Perceiver-TF and Conformer encoders"),
-        ("--decoder-type", &m.decoder_type, &["t5"], "the multi-T5 decoder"),
-        ("--pre-encoder-type", &m.pre_encoder_type, &["default", "none"], "pre-encoders"),
-        ("--pre-decoder-type", &m.pre_decoder_type, &["default"], "pre-decoders"),
-        ("--encoder-position-encoding-type", &m.encoder_position_encoding_type, &["default", "sinusoidal"], "other position encodings"),
-        ("--decoder-position-encoding-type", &m.decoder_position_encoding_type, &["default", "sinusoidal"], "other position encodings"),
-        ("--ff-layer-type", &m.ff_layer_type, &["mlp", "t5_gmlp"], "MoE and gMLP feed-forward layers"),
-        ("--decoder-ff-layer-type", &m.decoder_ff_layer_type, &["t5_gmlp", "mlp"], "MoE feed-forward layers"),
-        ("--hidden-act", &m.hidden_act, &["gelu"], "other activations"),
-        ("--pretrained", &m.pretrained, &["false", "0"], "pretrained weights (YourMT3 raises too)"),
+        (
+            "--encoder-type",
+            &m.encoder_type,
+            &["t5"],
+            "Perceiver-TF and Conformer encoders",
+        ),
+        (
+            "--decoder-type",
+            &m.decoder_type,
+            &["t5"],
+            "the multi-T5 decoder",
+        ),
+        (
+            "--pre-encoder-type",
+            &m.pre_encoder_type,
+            &["default", "none"],
+            "pre-encoders",
+        ),
+        (
+            "--pre-decoder-type",
+            &m.pre_decoder_type,
+            &["default"],
+            "pre-decoders",
+        ),
+        (
+            "--encoder-position-encoding-type",
+            &m.encoder_position_encoding_type,
+            &["default", "sinusoidal"],
+            "other position encodings",
+        ),
+        (
+            "--decoder-position-encoding-type",
+            &m.decoder_position_encoding_type,
+            &["default", "sinusoidal"],
+            "other position encodings",
+        ),
+        (
+            "--ff-layer-type",
+            &m.ff_layer_type,
+            &["mlp", "t5_gmlp"],
+            "MoE and gMLP feed-forward layers",
+        ),
+        (
+            "--decoder-ff-layer-type",
+            &m.decoder_ff_layer_type,
+            &["t5_gmlp", "mlp"],
+            "MoE feed-forward layers",
+        ),
+        (
+            "--hidden-act",
+            &m.hidden_act,
+            &["gelu"],
+            "other activations",
+        ),
+        (
+            "--pretrained",
+            &m.pretrained,
+            &["false", "0"],
+            "pretrained weights (YourMT3 raises too)",
+        ),
     ];
     for (flag, value, ok, what) in checks {
         if !is(value, ok) {
@@ -323,10 +393,22 @@ fn check_unbuilt(m: &ModelFlags, t: &TrainFlags) -> Result<(), String> {
         ("--d-latent", m.d_latent.is_some()),
         ("--num-latents", m.num_latents.is_some()),
         ("--perceiver-tf-d-model", m.perceiver_tf_d_model.is_some()),
-        ("--num-perceiver-tf-blocks", m.num_perceiver_tf_blocks.is_some()),
-        ("--num-perceiver-tf-local-transformers-per-block", m.num_perceiver_tf_local.is_some()),
-        ("--num-perceiver-tf-temporal-transformers-per-block", m.num_perceiver_tf_temporal.is_some()),
-        ("--sca-use-query-residual", m.sca_use_query_residual.is_some()),
+        (
+            "--num-perceiver-tf-blocks",
+            m.num_perceiver_tf_blocks.is_some(),
+        ),
+        (
+            "--num-perceiver-tf-local-transformers-per-block",
+            m.num_perceiver_tf_local.is_some(),
+        ),
+        (
+            "--num-perceiver-tf-temporal-transformers-per-block",
+            m.num_perceiver_tf_temporal.is_some(),
+        ),
+        (
+            "--sca-use-query-residual",
+            m.sca_use_query_residual.is_some(),
+        ),
         ("--attention-to-channel", m.attention_to_channel.is_some()),
         ("--rotary-type", m.rotary_type.is_some()),
         ("--rope-apply-to-keys", m.rope_apply_to_keys.is_some()),
@@ -339,7 +421,11 @@ fn check_unbuilt(m: &ModelFlags, t: &TrainFlags) -> Result<(), String> {
         }
     }
     if m.moe_num_experts.is_some() || m.moe_topk.is_some() {
-        return Err(not_built("--moe-num-experts/--moe-topk", "", "MoE feed-forward layers"));
+        return Err(not_built(
+            "--moe-num-experts/--moe-topk",
+            "",
+            "MoE feed-forward layers",
+        ));
     }
     if m.conv_out_channels.is_some() {
         return Err(not_built("--conv-out-channels", "", "pre-encoders"));
@@ -353,29 +439,48 @@ fn check_unbuilt(m: &ModelFlags, t: &TrainFlags) -> Result<(), String> {
     if let Some(r) = &t.random_amp_range
         && r.iter().any(|&x| (x - 1.0).abs() > 1e-12)
     {
-        return Err(not_built("--random-amp-range", &format!("{r:?}"), "stem gain augmentation; `1 1` disables it"));
+        return Err(not_built(
+            "--random-amp-range",
+            &format!("{r:?}"),
+            "stem gain augmentation; `1 1` disables it",
+        ));
     }
     if let Some(p) = t.stem_iaug_prob
         && p < 1.0
     {
-        return Err(not_built("--stem-iaug-prob", &p.to_string(), "intra-stem augmentation; 1 disables it"));
+        return Err(not_built(
+            "--stem-iaug-prob",
+            &p.to_string(),
+            "intra-stem augmentation; 1 disables it",
+        ));
     }
     if let Some(k) = t.xaug_max_k
         && k != 0
     {
-        return Err(not_built("--xaug-max-k", &k.to_string(), "cross-dataset stem augmentation; 0 disables it"));
+        return Err(not_built(
+            "--xaug-max-k",
+            &k.to_string(),
+            "cross-dataset stem augmentation; 0 disables it",
+        ));
     }
     if let Some(r) = &t.pitch_shift_range
         && r.iter().any(|&x| x != 0)
     {
-        return Err(not_built("--pitch-shift-range", &format!("{r:?}"), "pitch-shift augmentation; `0 0` disables it"));
+        return Err(not_built(
+            "--pitch-shift-range",
+            &format!("{r:?}"),
+            "pitch-shift augmentation; `0 0` disables it",
+        ));
     }
     let xaug: [(&str, bool); 5] = [
         ("--xaug-tau", t.xaug_tau.is_some()),
         ("--xaug-alpha", t.xaug_alpha.is_some()),
         ("--xaug-no-instr-overlap", t.xaug_no_instr_overlap.is_some()),
         ("--xaug-no-drum-overlap", t.xaug_no_drum_overlap.is_some()),
-        ("--uhat-intra-stem-augment", t.uhat_intra_stem_augment.is_some()),
+        (
+            "--uhat-intra-stem-augment",
+            t.uhat_intra_stem_augment.is_some(),
+        ),
     ];
     for (flag, given) in xaug {
         if given {
@@ -386,10 +491,18 @@ fn check_unbuilt(m: &ModelFlags, t: &TrainFlags) -> Result<(), String> {
     if let Some(s) = &t.strategy
         && s != "auto"
     {
-        return Err(not_built("--strategy", s, "data-parallel training across processes"));
+        return Err(not_built(
+            "--strategy",
+            s,
+            "data-parallel training across processes",
+        ));
     }
     if t.num_nodes.is_some_and(|n| n != 1) {
-        return Err(not_built("--num-nodes", &format!("{:?}", t.num_nodes.unwrap_or(1)), "multi-machine training"));
+        return Err(not_built(
+            "--num-nodes",
+            &format!("{:?}", t.num_nodes.unwrap_or(1)),
+            "multi-machine training",
+        ));
     }
     if let Some(g) = &t.num_gpus
         && g != "auto"
@@ -401,7 +514,10 @@ fn check_unbuilt(m: &ModelFlags, t: &TrainFlags) -> Result<(), String> {
     if t.sync_batchnorm.as_deref().is_some_and(truthy) {
         return Err(not_built("--sync-batchnorm", "", "multi-GPU training"));
     }
-    for (flag, v) in [("--task-cond-encoder", &m.task_cond_encoder), ("--task-cond-decoder", &m.task_cond_decoder)] {
+    for (flag, v) in [
+        ("--task-cond-encoder", &m.task_cond_encoder),
+        ("--task-cond-decoder", &m.task_cond_decoder),
+    ] {
         if v.as_deref().is_some_and(|v| !truthy(v)) {
             // YourMT3 ignores these without task tokens; so does amt, and says so.
             tracing::info!("{flag} has no effect without task tokens (as in YourMT3)");
@@ -418,7 +534,10 @@ mod tests {
     fn defaults_are_ymt3_plus() {
         let p = resolve(&ModelFlags::default(), &TrainFlags::default(), None).unwrap();
         assert_eq!(p.model, ModelConfig::default().with_positions());
-        assert_eq!((p.batch_size, p.lr, p.warmup_steps, p.schedule_steps), (24, 1e-2, 1000, 100_000));
+        assert_eq!(
+            (p.batch_size, p.lr, p.warmup_steps, p.schedule_steps),
+            (24, 1e-2, 1000, 100_000)
+        );
         assert_eq!(p.val_interval, 3750);
         assert!(p.bf16);
     }
@@ -430,7 +549,10 @@ mod tests {
             ..Default::default()
         };
         let e = resolve(&m, &TrainFlags::default(), None).unwrap_err();
-        assert!(e.starts_with("not built yet: --encoder-type perceiver-tf"), "{e}");
+        assert!(
+            e.starts_with("not built yet: --encoder-type perceiver-tf"),
+            "{e}"
+        );
         let t = TrainFlags {
             pitch_shift_range: Some(vec![-2, 2]),
             ..Default::default()
@@ -453,12 +575,19 @@ mod tests {
             ..Default::default()
         };
         let p = resolve(&m, &TrainFlags::default(), None).unwrap();
-        assert_eq!((p.model.d_feat, p.model.encoder.d_model, p.n_mels), (128, 128, 128));
+        assert_eq!(
+            (p.model.d_feat, p.model.encoder.d_model, p.n_mels),
+            (128, 128, 128)
+        );
         let m = ModelFlags {
             model: Some("demo".into()),
             n_mels: Some(256),
             ..Default::default()
         };
-        assert!(resolve(&m, &TrainFlags::default(), None).unwrap_err().contains("-nmel 128"));
+        assert!(
+            resolve(&m, &TrainFlags::default(), None)
+                .unwrap_err()
+                .contains("-nmel 128")
+        );
     }
 }

@@ -104,7 +104,12 @@ pub fn train(
     let mut opt = Adam::new(plan.optimizer);
     let (mut state, mut last_ckpt) = match load_latest(&run.dir, &mut vs, &mut opt) {
         Some((dir, s)) => {
-            tracing::info!("resuming run `{}` from {} (step {})", run.id, dir.display(), s.step);
+            tracing::info!(
+                "resuming run `{}` from {} (step {})",
+                run.id,
+                dir.display(),
+                s.step
+            );
             (s, Some(dir))
         }
         None => (
@@ -144,7 +149,8 @@ pub fn train(
         length: shape.length,
         open_files: 1024,
     };
-    let sampler = Sampler::new(&data.train, Some("train"), seed, 0, 1).map_err(anyhow::Error::msg)?;
+    let sampler =
+        Sampler::new(&data.train, Some("train"), seed, 0, 1).map_err(anyhow::Error::msg)?;
     let mut stream = Stream::open(sampler, cfg, state.stream_position);
     tch::set_num_threads(opts.threads);
     let reader = ShardReader::new(16);
@@ -162,11 +168,9 @@ pub fn train(
         ProgressBar::new(plan.max_steps as u64)
     };
     bar.set_style(
-        ProgressStyle::with_template(
-            "train [{bar:30}] step {pos}/{len} {msg} {per_sec} eta {eta}",
-        )
-        .expect("valid template")
-        .progress_chars("=> "),
+        ProgressStyle::with_template("train [{bar:30}] step {pos}/{len} {msg} {per_sec} eta {eta}")
+            .expect("valid template")
+            .progress_chars("=> "),
     );
     bar.set_position(state.step as u64);
     bar.reset_eta();
@@ -177,7 +181,9 @@ pub fn train(
     let mut rate_since = (Instant::now(), state.step);
     while state.step < plan.max_steps {
         if cancel.load(Ordering::Relaxed)
-            || opts.stop_after.is_some_and(|n| state.step - resumed_from >= n)
+            || opts
+                .stop_after
+                .is_some_and(|n| state.step - resumed_from >= n)
         {
             stopped_early = true;
             break;
@@ -222,7 +228,11 @@ pub fn train(
             let (t0, s0) = rate_since;
             let secs = t0.elapsed().as_secs_f64();
             if secs > 0.0 {
-                log.log(state.step, "train/steps_per_second", (state.step - s0) as f64 / secs)?;
+                log.log(
+                    state.step,
+                    "train/steps_per_second",
+                    (state.step - s0) as f64 / secs,
+                )?;
             }
             rate_since = (Instant::now(), state.step);
         }
@@ -232,9 +242,11 @@ pub fn train(
         let validate = state.step % plan.val_interval == 0 || state.step == plan.max_steps;
         if validate && data.validation.iter().any(|s| !s.tracks.is_empty()) {
             bar.set_message(format!("loss {loss:.3} validating"));
-            let write_dir = plan
-                .write_outputs
-                .then(|| run.dir.join("validation").join(format!("step-{}", state.step)));
+            let write_dir = plan.write_outputs.then(|| {
+                run.dir
+                    .join("validation")
+                    .join(format!("step-{}", state.step))
+            });
             let scores = score_sets(
                 &model,
                 &data.validation,
@@ -256,7 +268,11 @@ pub fn train(
             let line = format!(
                 "step {}: loss {loss:.3}, validation loss {:.3}, macro onset F1 {onset:.3}",
                 state.step,
-                state.metrics.get("validation/loss").copied().unwrap_or(f64::NAN)
+                state
+                    .metrics
+                    .get("validation/loss")
+                    .copied()
+                    .unwrap_or(f64::NAN)
             );
             if opts.quiet {
                 tracing::info!("{line}");
@@ -270,7 +286,8 @@ pub fn train(
                 bar.println(line);
             }
         }
-        let save = state.step % opts.checkpoint_every == 0 || state.step == plan.max_steps || validate;
+        let save =
+            state.step % opts.checkpoint_every == 0 || state.step == plan.max_steps || validate;
         if save {
             state.metrics.insert(LAST_LOSS.into(), loss);
             log.flush()?;
@@ -287,7 +304,11 @@ pub fn train(
     } else {
         state.metrics.insert(LAST_LOSS.into(), final_loss);
     }
-    if stopped_early && last_ckpt.as_ref().is_none_or(|d| !d.ends_with(format!("ckpt-{}", state.step))) {
+    if stopped_early
+        && last_ckpt
+            .as_ref()
+            .is_none_or(|d| !d.ends_with(format!("ckpt-{}", state.step)))
+    {
         log.flush()?;
         last_ckpt = Some(save_checkpoint(run, &vs, &opt, &state, opts.top_k)?);
     }

@@ -25,7 +25,7 @@ fn fft_block(in_rate: u32, out_rate: u32) -> usize {
         (a, b) = (b, a % b);
     }
     let min = in_rate as usize / a;
-    let unit = if min % 2 == 0 { min } else { 2 * min };
+    let unit = if min.is_multiple_of(2) { min } else { 2 * min };
     unit * 512usize.div_ceil(unit)
 }
 
