@@ -351,7 +351,14 @@ pub fn train_demo(
         outcome.final_loss,
         outcome.checkpoint.display()
     ));
-    let t = crate::commands::Transcriber::load(&outcome.checkpoint, tch::Device::Cpu, 64)?;
+    // Model selection as YourMT3 does it: the checkpoint with the best validation onset F1.
+    let (checkpoint, best_val) = crate::train::trainer::best_checkpoint(&run_dir)
+        .unwrap_or((outcome.checkpoint.clone(), f64::NAN));
+    say(format!(
+        "best validation onset F1 {best_val:.3}: {}",
+        checkpoint.display()
+    ));
+    let t = crate::commands::Transcriber::load(&checkpoint, tch::Device::Cpu, 64)?;
     let reader = amt_model::stream::ShardReader::new(16);
     let shape = amt_model::stream::RowShape {
         frames: plan.model.feat_length,
@@ -422,7 +429,8 @@ pub fn train_demo(
                 "train_seconds": outcome.train_seconds,
                 "steps": outcome.steps,
                 "final_loss": outcome.final_loss,
-                "checkpoint": outcome.checkpoint,
+                "checkpoint": checkpoint,
+                "last_checkpoint": outcome.checkpoint,
                 "run_dir": run_dir,
                 "midi": midi,
                 "png": png,

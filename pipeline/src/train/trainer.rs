@@ -82,6 +82,18 @@ pub fn load_latest(
     None
 }
 
+/// The run's checkpoint with the best [`MONITOR`] value (YourMT3's model selection), if any
+/// checkpoint recorded one.
+pub fn best_checkpoint(run_dir: &Path) -> Option<(PathBuf, f64)> {
+    checkpoint::list(&checkpoints_dir(run_dir))
+        .into_iter()
+        .filter_map(|(_, dir)| {
+            let v = *checkpoint::read_state_unchecked(&dir).ok()?.metrics.get(MONITOR)?;
+            Some((dir, v))
+        })
+        .max_by(|a, b| a.1.total_cmp(&b.1))
+}
+
 /// Per-step seed: (seed, step) mixed so that consecutive steps are unrelated.
 fn step_seed(seed: u64, step: i64) -> i64 {
     let mut z = seed ^ (step as u64).wrapping_mul(0x9E37_79B9_7F4A_7C15);
