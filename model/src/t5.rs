@@ -241,7 +241,11 @@ impl Block {
         let mut x = x + h.dropout(self.dropout, train);
         if let Some((norm, attn)) = &self.cross {
             let h = attn.forward(&norm.forward(&x), enc, None, None, cross_kv, train);
-            x += h.dropout(self.dropout, train);
+            // Not `+=`: on a tensor that is in-place, which autograd needs not to be.
+            #[allow(clippy::assign_op_pattern)]
+            {
+                x = x + h.dropout(self.dropout, train);
+            }
         }
         let h = self.ff.forward(&self.ff_norm.forward(&x), train);
         x + h.dropout(self.dropout, train)
