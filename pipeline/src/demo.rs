@@ -197,19 +197,24 @@ fn sql(ctx: &Context, query: &str) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// The demo's own data home and store, with the default configuration.
+fn demo_context(data_home: &Path, quiet: bool, cancel: Arc<AtomicBool>) -> Context {
+    Context {
+        store_root: default_store(data_home),
+        data_home: data_home.to_path_buf(),
+        config: Config::default(),
+        graph: Graph::product(),
+        quiet,
+        cancel,
+    }
+}
+
 pub fn run(dir: &Path, quiet: bool, cancel: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
     let dir = std::path::absolute(dir)?;
     let data_home = dir.join("data");
     let transcribed = dir.join("transcribed");
     let datasets = write_examples(&data_home, &transcribed)?;
-    let ctx = Context {
-        store_root: default_store(&data_home),
-        data_home: data_home.clone(),
-        config: Config::default(),
-        graph: Graph::product(),
-        quiet,
-        cancel,
-    };
+    let ctx = demo_context(&data_home, quiet, cancel);
     println!(
         "amt demo: {} example datasets in {}",
         datasets.len(),
@@ -297,14 +302,7 @@ pub fn train_demo(
     let dir = std::path::absolute(&args.dir)?;
     let data_home = dir.join("data");
     let out_dir = dir.join("output");
-    let ctx = Context {
-        store_root: default_store(&data_home),
-        data_home: data_home.clone(),
-        config: Config::default(),
-        graph: Graph::product(),
-        quiet,
-        cancel,
-    };
+    let ctx = demo_context(&data_home, quiet, cancel);
     let say = |s: String| {
         if !args.json {
             println!("{s}");

@@ -14,6 +14,31 @@ use amt_symbolic::tokenizer::SEGMENT_SAMPLES;
 use crate::cli::{FeaturesArgs, with_hint};
 use crate::plot::HeatMap;
 
+/// A float32 `.npy` waveform at 16 kHz, shape (samples,) or (1, samples).
+pub(crate) fn read_waveform_npy(path: &Path) -> anyhow::Result<Vec<f32>> {
+    let (shape, data) = npy::read::<f32>(path).map_err(|e| {
+        with_hint(
+            anyhow::anyhow!("{e}"),
+            "give a float32 .npy waveform at 16 kHz, shape (samples,) or (1, samples)",
+        )
+    })?;
+    anyhow::ensure!(
+        shape.len() == 1 || (shape.len() == 2 && shape[0] == 1),
+        "`{}` has shape {shape:?}; a waveform is (samples,) or (1, samples)",
+        path.display()
+    );
+    Ok(data)
+}
+
+/// YourMT3's evaluation segments of a waveform: non-overlapping 32767-sample windows from 0,
+/// the last zero-padded (at least one). Returns the count and the padded samples.
+pub(crate) fn segments_of(samples: &[f32]) -> (usize, Vec<f32>) {
+    let n_seg = samples.len().div_ceil(SEGMENT_SAMPLES).max(1);
+    let mut padded = vec![0f32; n_seg * SEGMENT_SAMPLES];
+    padded[..samples.len()].copy_from_slice(samples);
+    (n_seg, padded)
+}
+
 pub fn features(args: &FeaturesArgs) -> anyhow::Result<ExitCode> {
     let codec = Codec::parse(&args.codec).ok_or_else(|| {
         with_hint(
@@ -32,17 +57,7 @@ pub fn features(args: &FeaturesArgs) -> anyhow::Result<ExitCode> {
     let mut inputs: Vec<(String, Vec<f32>)> = Vec::new();
     let mut failed = 0;
     if let Some(w) = &args.waveform_npy {
-        let (shape, data) = npy::read::<f32>(w).map_err(|e| {
-            with_hint(
-                anyhow::anyhow!("{e}"),
-                "give a float32 .npy waveform at 16 kHz, shape (samples,) or (1, samples)",
-            )
-        })?;
-        anyhow::ensure!(
-            shape.len() == 1 || (shape.len() == 2 && shape[0] == 1),
-            "`{}` has shape {shape:?}; a waveform is (samples,) or (1, samples)",
-            w.display()
-        );
+        let data = read_waveform_npy(w)?;
         inputs.push((stem(w), data));
     }
     for a in &args.audio {
@@ -64,9 +79,7 @@ pub fn features(args: &FeaturesArgs) -> anyhow::Result<ExitCode> {
     let fe = FrontEnd::with_mels(codec, hop, args.n_mels, tch::Device::Cpu);
     let several = inputs.len() > 1;
     for (name, samples) in &inputs {
-        let n_seg = samples.len().div_ceil(SEGMENT_SAMPLES).max(1);
-        let mut padded = vec![0f32; n_seg * SEGMENT_SAMPLES];
-        padded[..samples.len()].copy_from_slice(samples);
+        let (n_seg, padded) = segments_of(samples);
         let x = tch::Tensor::from_slice(&padded).view([n_seg as i64, SEGMENT_SAMPLES as i64]);
         let y = fe.forward(&x);
         let (frames, bins) = (

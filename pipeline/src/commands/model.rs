@@ -91,20 +91,8 @@ fn forward(args: &ModelForwardArgs) -> anyhow::Result<ExitCode> {
             "give a safetensors state dict with YourMT3's parameter names for this configuration (`amt model info --json` lists them)",
         )
     })?;
-    let (shape, wave) = npy::read::<f32>(&args.waveform_npy).map_err(|e| {
-        with_hint(
-            anyhow::anyhow!("{e}"),
-            "give a float32 .npy waveform at 16 kHz, shape (samples,) or (1, samples)",
-        )
-    })?;
-    anyhow::ensure!(
-        shape.len() == 1 || (shape.len() == 2 && shape[0] == 1),
-        "`{}` has shape {shape:?}; a waveform is (samples,) or (1, samples)",
-        args.waveform_npy.display()
-    );
-    let n_seg = wave.len().div_ceil(SEGMENT_SAMPLES).max(1);
-    let mut padded = vec![0f32; n_seg * SEGMENT_SAMPLES];
-    padded[..wave.len()].copy_from_slice(&wave);
+    let wave = super::features::read_waveform_npy(&args.waveform_npy)?;
+    let (n_seg, padded) = super::features::segments_of(&wave);
     let codec = Codec::parse(&plan.codec).expect("resolved");
     let fe = FrontEnd::with_mels(codec, plan.hop_length, plan.n_mels, Device::Cpu);
     fs_err::create_dir_all(&args.out)?;

@@ -66,9 +66,7 @@ impl Transcriber {
         samples: &[f32],
         mut on_progress: impl FnMut(usize, usize),
     ) -> Vec<Note> {
-        let n_seg = samples.len().div_ceil(SEGMENT_SAMPLES).max(1);
-        let mut padded = vec![0f32; n_seg * SEGMENT_SAMPLES];
-        padded[..samples.len()].copy_from_slice(samples);
+        let (n_seg, padded) = super::features::segments_of(samples);
         let wave = Tensor::from_slice(&padded).view([n_seg as i64, SEGMENT_SAMPLES as i64]);
         let spec = tch::no_grad(|| {
             // The front-end in chunks: memory stays bounded for long files.

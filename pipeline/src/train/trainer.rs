@@ -88,7 +88,10 @@ pub fn best_checkpoint(run_dir: &Path) -> Option<(PathBuf, f64)> {
     checkpoint::list(&checkpoints_dir(run_dir))
         .into_iter()
         .filter_map(|(_, dir)| {
-            let v = *checkpoint::read_state_unchecked(&dir).ok()?.metrics.get(MONITOR)?;
+            let v = *checkpoint::read_state_unchecked(&dir)
+                .ok()?
+                .metrics
+                .get(MONITOR)?;
             Some((dir, v))
         })
         .max_by(|a, b| a.1.total_cmp(&b.1))
