@@ -83,7 +83,8 @@ pub enum Command {
     Config(ConfigCommand),
     /// Check the installation: libtorch, CUDA, threads, paths, disk space, store health
     Doctor(DoctorArgs),
-    /// Measure hot paths on generated data (no-op run, fingerprint throughput)
+    /// Measure hot paths: no-op run, fingerprints, publish, SQL, audio, front-end, stream,
+    /// training steps, decoding (see docs/PERFORMANCE.md)
     Bench(BenchArgs),
     /// Print the token ids of a track's first segments, from its published notes
     Tokenize(TokenizeArgs),

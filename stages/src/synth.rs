@@ -512,4 +512,45 @@ mod tests {
         assert_eq!(splits["validation"], cfg.pieces / 8);
         assert_eq!(splits["test"], cfg.pieces / 8);
     }
+
+    /// Every file of a folder, by relative path, with its blake3.
+    fn digests(root: &Path) -> Vec<(String, String)> {
+        let mut out = Vec::new();
+        let mut stack = vec![root.to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            for e in std::fs::read_dir(&dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    stack.push(p);
+                } else {
+                    let rel = p.strip_prefix(root).unwrap().display().to_string();
+                    out.push((
+                        rel,
+                        blake3::hash(&std::fs::read(&p).unwrap())
+                            .to_hex()
+                            .to_string(),
+                    ));
+                }
+            }
+        }
+        out.sort();
+        out
+    }
+
+    #[test]
+    fn the_same_seed_gives_the_same_bytes_and_another_seed_others() {
+        let dir = tempfile::tempdir().unwrap();
+        let cfg = SynthConfig { seed: 5, pieces: 8 };
+        generate(&dir.path().join("a"), &cfg).unwrap();
+        generate(&dir.path().join("b"), &cfg).unwrap();
+        generate(&dir.path().join("c"), &SynthConfig { seed: 6, ..cfg }).unwrap();
+        let (a, b, c) = (
+            digests(&dir.path().join("a")),
+            digests(&dir.path().join("b")),
+            digests(&dir.path().join("c")),
+        );
+        assert!(a.len() > 8 * 3, "{}", a.len());
+        assert_eq!(a, b);
+        assert_ne!(a, c);
+    }
 }
