@@ -10,12 +10,15 @@
 # anything is unpacked. Wheels are cached in $AMT_WHEEL_CACHE (default ~/.cache/amt/wheels).
 #
 # Skipped when the user brings their own libtorch: LIBTORCH=/path or LIBTORCH_USE_PYTORCH=1
-# (see README "GPU set-up").
+# (see README "GPU set-up"). Gloo's headers come from scripts/bootstrap-gloo.sh, run first.
 set -euo pipefail
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 dest="$root/third_party/libtorch"
 stamp="$dest/.amt-bootstrap-v1"
+
+# Gloo's headers, for the data-parallel shim in dist/ (whatever libtorch is used).
+bash "$root/scripts/bootstrap-gloo.sh"
 
 if [[ -n "${LIBTORCH_USE_PYTORCH:-}" ]]; then
   exit 0

@@ -52,7 +52,7 @@ pub struct Cli {
     pub command: Command,
 }
 
-#[derive(Debug, Clone, Copy, ValueEnum)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
 pub enum LogFormat {
     Text,
     Json,
@@ -101,14 +101,16 @@ pub enum Command {
     Model(ModelCommand),
     /// Transcribe audio files to MIDI (and piano-roll PNGs) with a trained checkpoint
     Transcribe(TranscribeArgs),
+    /// Start N ranks of a data-parallel job on this machine (`-- train ...`), as torchrun does
+    Launch(LaunchArgs),
 }
 
 #[derive(Debug, Args)]
 #[command(
     after_help = "YourMT3's single-dash aliases work too: -tk, -enc, -dec, -it, -vit, \
     -bsz, -pr, -lr, -wb, -d, ... (`amt train -it 3000 -vit 500 -d synth-demo --model demo x`). \
-    Flags of parts not built yet (Perceiver-TF, Conformer, multi-T5, MoE, augmentation, DDP) \
-    fail with \"not built yet\"."
+    Flags of parts not built yet (Perceiver-TF, Conformer, multi-T5, MoE, augmentation) \
+    fail with \"not built yet\". Data parallel: `amt launch --nproc N -- train ...` (or torchrun)."
 )]
 pub struct TrainArgs {
     /// Experiment id: the run's folder in the store (`runs/<EXP_ID>/`); the same id resumes
@@ -145,9 +147,43 @@ pub struct TrainArgs {
     /// Stop after N steps of this process, with a checkpoint (as Ctrl-C does); resume later
     #[arg(long, value_name = "N")]
     pub stop_after: Option<i64>,
+    /// Data parallel: gradients are all-reduced in flat buckets of this many MiB
+    #[arg(long, default_value_t = 25.0, value_name = "MIB")]
+    pub bucket_mb: f64,
     /// End with one JSON object on stdout: exp_id, steps, world_size, final_loss, checkpoint
     #[arg(long)]
     pub json: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    amt launch --nproc 2 -- train EXP -d synth-demo --model demo\n  \
+    # two machines, two ranks each (run on both, --node-rank 0 on the one named host0):\n  \
+    amt launch --nnodes 2 --node-rank 0 --nproc 2 --master-addr host0 --master-port 29500 -- train EXP ...\n\
+    Each rank is `amt <args>` with RANK, LOCAL_RANK, WORLD_SIZE, LOCAL_WORLD_SIZE, MASTER_ADDR and \
+    MASTER_PORT set, as torchrun sets them. Rank 0 prints; the others print only errors.")]
+pub struct LaunchArgs {
+    /// Processes (ranks) to start on this machine
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub nproc: usize,
+    /// Machines in the job
+    #[arg(long, default_value_t = 1, value_name = "N")]
+    pub nnodes: usize,
+    /// This machine's index (0 hosts the rendezvous)
+    #[arg(long, default_value_t = 0, value_name = "I")]
+    pub node_rank: usize,
+    /// Address of node 0, where rank 0 hosts the rendezvous store
+    #[arg(long, default_value = "127.0.0.1", value_name = "HOST")]
+    pub master_addr: String,
+    /// Port of the rendezvous store [default: a free port on one machine, else 29500]
+    #[arg(long, value_name = "PORT")]
+    pub master_port: Option<u16>,
+    /// Seconds the other ranks get to stop by themselves after one fails, before they are killed
+    #[arg(long, default_value_t = 60.0, value_name = "SECONDS")]
+    pub grace: f64,
+    /// The amt command every rank runs, after `--` (e.g. `-- train EXP -d synth-demo`)
+    #[arg(last = true, required = true, value_name = "COMMAND")]
+    pub command: Vec<String>,
 }
 
 #[derive(Debug, Subcommand)]
@@ -416,6 +452,22 @@ pub enum BenchWhat {
         /// bf16 autocast (CUDA only)
         #[arg(long)]
         bf16: bool,
+        /// Compute threads [default: libtorch's, one per core]
+        #[arg(long)]
+        threads: Option<i32>,
+    },
+    /// Gradient all-reduce over the ranks of a job (`amt launch --nproc 2 -- bench allreduce`):
+    /// seconds and bandwidth for a model's gradient size, in buckets as training sends them
+    Allreduce {
+        /// Float32 values per all-reduce [default: YMT3+'s trainable parameters]
+        #[arg(long, default_value_t = 44_672_000)]
+        params: i64,
+        /// Bucket size in MiB
+        #[arg(long, default_value_t = 25.0)]
+        bucket_mb: f64,
+        /// Timed all-reduces (after one warm-up)
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
     },
     /// Greedy decoding with and without the KV cache: tokens per second, and that both give
     /// the same tokens
@@ -689,11 +741,16 @@ fn dispatch(mut cli: Cli, cancel: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
         Command::Bench(args) => return commands::bench(args, cancel),
         Command::Features(args) => return commands::features(args),
         Command::Model(cmd) => return commands::model(cmd),
+        Command::Launch(args) => return commands::launch(&cli, args),
         _ => {}
     }
     let ctx = build_context(&cli, cancel)?;
     match cli.command {
-        Command::Demo(_) | Command::Bench(_) | Command::Features(_) | Command::Model(_) => {
+        Command::Demo(_)
+        | Command::Bench(_)
+        | Command::Features(_)
+        | Command::Model(_)
+        | Command::Launch(_) => {
             unreachable!("handled above")
         }
         Command::Run(a) => commands::run(&ctx, &a),

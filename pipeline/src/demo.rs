@@ -336,6 +336,7 @@ pub fn train_demo(
         workers: 1,
         quiet: quiet || args.json,
         stop_after: None,
+        bucket_bytes: amt_dist::DEFAULT_BUCKET_BYTES,
     };
     let (outcome, data, run_dir) = crate::train::train_run(&ctx, "demo", &plan, &opts, 20)?;
     if outcome.stopped_early {

@@ -5,72 +5,9 @@
 mod common;
 
 use std::path::{Path, PathBuf};
-use std::process::Output;
 
 use common::Home;
-
-/// A small `synth-demo`-style dataset (16 pieces: 12 train, 2 validation, 2 test) in `home`.
-fn tiny_dataset(home: &Home) -> &'static str {
-    let name = "tiny-synth-demo";
-    amt_stages::synth::generate(
-        &home.path().join(name),
-        &amt_stages::synth::SynthConfig {
-            seed: 7,
-            pieces: 16,
-        },
-    )
-    .unwrap();
-    name
-}
-
-/// The tiny training flags: the demo model with 32-token targets, batches of 2, one thread.
-fn tiny_train(home: &Home, exp: &str, steps: u32, extra: &[&str]) -> Output {
-    let steps = steps.to_string();
-    let mut args = vec![
-        "train",
-        exp,
-        "--model",
-        "demo",
-        "-d",
-        "tiny-synth-demo",
-        "-el",
-        "32",
-        "-bsz",
-        "2",
-        "-it",
-        &steps,
-        "-vit",
-        "1000",
-        "-pr",
-        "32",
-        "--device",
-        "cpu",
-        "--threads",
-        "1",
-        "--checkpoint-every",
-        "2",
-        "--val-max-num-files",
-        "1",
-        "--json",
-    ];
-    args.extend_from_slice(extra);
-    home.run(&args)
-}
-
-fn json_of(out: &Output) -> serde_json::Value {
-    assert!(
-        out.status.success(),
-        "{:?}\nstdout:\n{}\nstderr:\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    serde_json::from_slice(&out.stdout).expect("one JSON object on stdout")
-}
-
-fn run_dir(home: &Home, exp: &str) -> PathBuf {
-    home.store().join("runs").join(exp)
-}
+use common::tiny::{json_of, run_dir, tiny_dataset, tiny_train};
 
 /// blake3 of a checkpoint's weights and optimiser moments, as its state records them.
 fn hashes(ckpt: &Path) -> (String, String) {
@@ -333,7 +270,12 @@ fn flags_are_yourmt3s_and_unbuilt_parts_are_refused() {
             "not built yet: --pitch-shift-range",
         ),
         (&["-xk", "3"][..], "not built yet: --xaug-max-k"),
-        (&["-st", "ddp"][..], "not built yet: --strategy ddp"),
+        (
+            &["-st", "deepspeed"][..],
+            "not built yet: --strategy deepspeed",
+        ),
+        // Data parallel is built: asking for 2 GPUs in one process says how to start 2 ranks.
+        (&["-st", "ddp", "-g", "2"][..], "amt launch --nproc 2"),
     ] {
         let mut args = vec!["train", "x"];
         args.extend_from_slice(flags);

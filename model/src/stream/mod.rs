@@ -6,13 +6,16 @@
 //!   with replacement. So dataset `d` is drawn with probability proportional to
 //!   `w_d * n_d * (1 - n_d / N)` (the weight is not divided by `n_d`; with one dataset the
 //!   probability is 1). Within an entry, one of its 2.048 s segments is drawn uniformly.
-//! - **Deterministic and resumable**: draw `i` of a rank comes from a counter-based generator
-//!   seeded by (seed, rank, i), so batch `k` is the same whatever ran before it, and a stream
+//! - **Deterministic and resumable**: draw `i` comes from a counter-based generator seeded by
+//!   (seed, i), so batch `k` is the same whatever ran before it, and a stream
 //!   reopened at a recorded position continues exactly. Sampling with replacement from all
 //!   shards at once is already a uniform shuffle across shards, so no shuffle buffer (which
 //!   would add state to the resume point) is kept.
-//! - **Disjoint ranks**: entry `e` of a dataset belongs to rank `e % world`; each rank draws only
-//!   its own entries, with the global dataset probabilities.
+//! - **Ranks split each global batch**: with `world` ranks of `B` rows each, global batch `k`
+//!   is draws `k * world * B .. (k + 1) * world * B` of one global draw sequence, and rank `r`
+//!   reads only its `B` of them ([`draw_range`]). So the rows trained on, and the stream
+//!   position, do not depend on how many ranks share the work: 2 ranks x `B` see exactly the
+//!   rows 1 rank x `2B` sees, and a run resumes with any world size.
 //! - **Prefetch**: `workers` threads build batches ahead into bounded channels (memory holds at
 //!   most `prefetch` batches), reading segments from memory-mapped shards ([`mmap`]); with CUDA
 //!   the tensors are pinned for asynchronous copies.
@@ -55,6 +58,7 @@ pub struct DatasetSegments {
 #[derive(Debug, Clone)]
 pub struct StreamConfig {
     pub seed: u64,
+    /// Rows per batch of this rank (the global batch is `batch_size * world`).
     pub batch_size: usize,
     pub rank: usize,
     pub world: usize,
@@ -128,17 +132,23 @@ fn unit(z: u64) -> f64 {
     (z >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// Which segment every draw of a rank picks: the sampling plan, shared by the workers.
+/// The draws rank `rank` of `world` reads for global batch `k`, at `batch` rows per rank.
+pub fn draw_range(k: u64, batch: usize, rank: usize, world: usize) -> std::ops::Range<u64> {
+    let (b, r, w) = (batch as u64, rank as u64, world.max(1) as u64);
+    let start = k * w * b + r * b;
+    start..start + b
+}
+
+/// Which segment every draw picks: the sampling plan, shared by the workers.
 pub struct Sampler {
-    /// Cumulative probabilities of the datasets this rank can draw from.
+    /// Cumulative probabilities of the datasets that can be drawn from.
     cumulative: Vec<f64>,
-    /// Per dataset (in `cumulative` order): this rank's entries, each a list of segment
+    /// Per dataset (in `cumulative` order): its entries, each a list of segment
     /// indices into `segments`.
     entries: Vec<Vec<Vec<usize>>>,
     pub segments: Vec<SegmentInfo>,
     dataset_of: Vec<usize>,
     seed: u64,
-    rank: usize,
     probabilities: Vec<(String, f64)>,
 }
 
@@ -147,10 +157,7 @@ impl Sampler {
         datasets: &[DatasetSegments],
         split: Option<&str>,
         seed: u64,
-        rank: usize,
-        world: usize,
     ) -> Result<Sampler, String> {
-        let world = world.max(1);
         let mut segments = Vec::new();
         let mut dataset_of = Vec::new();
         let mut all_entries: Vec<Vec<Vec<usize>>> = Vec::new();
@@ -178,27 +185,21 @@ impl Sampler {
             .zip(&probs)
             .map(|(d, &p)| (d.dataset.clone(), p))
             .collect();
-        // This rank's entries; datasets it has none of are left out (and the rest renormalised).
+        // Datasets without entries (or weight) are left out, and the rest renormalised.
         let mut cumulative = Vec::new();
         let mut entries = Vec::new();
         let mut acc = 0.0;
         for (e, p) in all_entries.into_iter().zip(&probs) {
-            let mine: Vec<Vec<usize>> = e
-                .into_iter()
-                .enumerate()
-                .filter(|(i, _)| i % world == rank)
-                .map(|(_, v)| v)
-                .collect();
-            if mine.is_empty() || *p <= 0.0 {
+            if e.is_empty() || *p <= 0.0 {
                 continue;
             }
             acc += p;
             cumulative.push(acc);
-            entries.push(mine);
+            entries.push(e);
         }
         if entries.is_empty() {
             return Err(format!(
-                "no segments to draw for rank {rank} of {world}{}",
+                "no segments to draw{}",
                 split
                     .map(|s| format!(" in split `{s}`"))
                     .unwrap_or_default()
@@ -213,20 +214,20 @@ impl Sampler {
             segments,
             dataset_of,
             seed,
-            rank,
             probabilities,
         })
     }
 
-    /// The datasets' probabilities by YourMT3's formula (before this rank's renormalisation).
+    /// The datasets' probabilities by YourMT3's formula.
     pub fn probabilities(&self) -> &[(String, f64)] {
         &self.probabilities
     }
 
     /// The segment of draw `i` (an index into `segments`).
     pub fn draw(&self, i: u64) -> usize {
-        let base =
-            mix64(self.seed ^ mix64(self.rank as u64 + 1) ^ i.wrapping_mul(0xD1B5_4A32_D192_ED03));
+        // (The constant `mix64(1)` keeps the draws of streams recorded before ranks shared one
+        // draw sequence.)
+        let base = mix64(self.seed ^ mix64(1) ^ i.wrapping_mul(0xD1B5_4A32_D192_ED03));
         let (a, b, c) = (mix64(base), mix64(base ^ 1), mix64(base ^ 2));
         let u = unit(a);
         let d = self
@@ -352,16 +353,15 @@ impl ShardReader {
     }
 }
 
-/// Builds batch `k` (rows of draws `k * B ..`).
+/// Builds this rank's part of global batch `k` ([`draw_range`]).
 fn build_batch(
     sampler: &Sampler,
     reader: &ShardReader,
     cfg: &StreamConfig,
     k: u64,
 ) -> Result<Batch, String> {
-    let b = cfg.batch_size;
-    let draws: Vec<usize> = (0..b)
-        .map(|j| sampler.draw(k * b as u64 + j as u64))
+    let draws: Vec<usize> = draw_range(k, cfg.batch_size, cfg.rank, cfg.world)
+        .map(|i| sampler.draw(i))
         .collect();
     let infos: Vec<&SegmentInfo> = draws.iter().map(|&s| &sampler.segments[s]).collect();
     let (mut spectrogram, mut tokens) = reader.read(&infos, cfg.shape())?;
@@ -459,5 +459,23 @@ impl Drop for Stream {
         for w in self.workers.drain(..) {
             let _ = w.join();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::draw_range;
+
+    /// Ranks split a global batch without gaps or overlaps, whatever the world size.
+    #[test]
+    fn ranks_partition_each_global_batch() {
+        for k in [0u64, 1, 7] {
+            let single: Vec<u64> = draw_range(k, 8, 0, 1).collect();
+            let two: Vec<u64> = (0..2).flat_map(|r| draw_range(k, 4, r, 2)).collect();
+            let four: Vec<u64> = (0..4).flat_map(|r| draw_range(k, 2, r, 4)).collect();
+            assert_eq!(two, single);
+            assert_eq!(four, single);
+        }
+        assert_eq!(draw_range(1, 8, 0, 1), 8..16);
     }
 }

@@ -59,7 +59,18 @@ pub fn bench(
             optimizer,
             device,
             bf16,
-        }) => return train_steps(model, *batch, *steps, optimizer, device, *bf16, args.json),
+            threads,
+        }) => {
+            if let Some(n) = threads {
+                tch::set_num_threads(*n);
+            }
+            return train_steps(model, *batch, *steps, optimizer, device, *bf16, args.json);
+        }
+        Some(BenchWhat::Allreduce {
+            params,
+            bucket_mb,
+            repeat,
+        }) => return allreduce(*params, *bucket_mb, *repeat, args.json),
         Some(BenchWhat::Decode {
             model,
             batch,
@@ -525,7 +536,7 @@ fn stream(batch: usize, batches: usize, workers: usize, json: bool) -> anyhow::R
         open_files: 16,
     };
     let mut s = Stream::open(
-        Sampler::new(&ds, None, 1, 0, 1).map_err(anyhow::Error::msg)?,
+        Sampler::new(&ds, None, 1).map_err(anyhow::Error::msg)?,
         cfg,
         0,
     );
@@ -579,12 +590,15 @@ fn train_steps(
     let device = crate::train::parse_device(Some(device))?;
     let kind = OptimizerKind::parse(optimizer)
         .ok_or_else(|| anyhow::anyhow!("--optimizer {optimizer}: expected adamw or adamwscale"))?;
+    // Under `amt launch`: every rank steps its own batch and gradients are all-reduced.
+    let dist = join_bench_job()?;
     tch::manual_seed(0);
     let vs = nn::VarStore::new(device);
     let m = amt_model::ymt3::Ymt3::new(&vs.root(), &cfg).map_err(anyhow::Error::msg)?;
     let mut params: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
     params.sort_by(|a, b| a.0.cmp(&b.0));
     let mut opt = Adam::new(AdamConfig::yourmt3(kind));
+    let mut sync_times = Vec::new();
     let spec = Tensor::randn([batch, cfg.feat_length, cfg.d_feat], (Kind::Float, device));
     // Half-padded targets: the first half random tokens, then EOS, then PAD.
     let half = cfg.event_length / 2;
@@ -607,6 +621,12 @@ fn train_steps(
         }
         let f = amt_model::amp::bf16_autocast(bf16, || m.forward(&spec, &labels, true));
         f.loss.backward();
+        if let Some(d) = &dist {
+            let s = d.all_reduce_grads(&params, amt_dist::DEFAULT_BUCKET_BYTES)?;
+            if i > 0 {
+                sync_times.push(s.seconds);
+            }
+        }
         clip_grad_norm(&params, 1.0);
         opt.step(&params, 1e-3);
         let _ = f.loss.double_value(&[]);
@@ -627,17 +647,106 @@ fn train_steps(
         "seconds_per_step": mean,
         "steps": times.len(),
         "peak_rss_bytes": rss,
+        "world_size": dist.as_ref().map_or(1, |d| d.world),
+        "allreduce_seconds_per_step": (!sync_times.is_empty())
+            .then(|| sync_times.iter().sum::<f64>() / sync_times.len() as f64),
     });
+    if dist.as_ref().is_some_and(|d| d.rank > 0) {
+        return Ok(ExitCode::SUCCESS);
+    }
     if json {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         println!(
-            "train {model} ({} params), batch {batch}, {} threads, {optimizer}: {mean:.3} s/step (mean of {}), peak RSS {:.2} GB",
+            "train {model} ({} params), batch {batch}, {} threads, {optimizer}: {mean:.3} s/step (mean of {}), peak RSS {:.2} GB{}",
             out["params"],
             tch::get_num_threads(),
             times.len(),
-            rss as f64 / 1e9
+            rss as f64 / 1e9,
+            match out["allreduce_seconds_per_step"].as_f64() {
+                Some(s) => format!(
+                    "; {} ranks, gradient all-reduce {s:.3} s/step",
+                    out["world_size"]
+                ),
+                None => String::new(),
+            }
         );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The data-parallel job this bench runs in (`amt launch`), if any.
+fn join_bench_job() -> anyhow::Result<Option<amt_dist::Dist>> {
+    match amt_dist::Launch::from_env().map_err(anyhow::Error::msg)? {
+        Some(l) if l.world > 1 => Ok(Some(amt_dist::Dist::init(
+            &l,
+            amt_dist::Dist::timeout_from_env().map_err(anyhow::Error::msg)?,
+        )?)),
+        _ => Ok(None),
+    }
+}
+
+/// Times the gradient all-reduce of `params` float32 values (as one model's gradients, in
+/// buckets) across the ranks of the job; rank 0 reports.
+fn allreduce(params: i64, bucket_mb: f64, repeat: usize, json: bool) -> anyhow::Result<ExitCode> {
+    use tch::{Kind, Tensor};
+    let Some(d) = join_bench_job()? else {
+        anyhow::bail!(
+            "`amt bench allreduce` needs ranks to talk to: run it as `amt launch --nproc 2 -- bench allreduce`"
+        );
+    };
+    // Gradients of one flat "parameter" per 4 MiB, so that buckets hold several.
+    let chunk = 1 << 20;
+    let mut grads = Vec::new();
+    let mut left = params;
+    let mut i = 0;
+    while left > 0 {
+        let n = left.min(chunk);
+        let p = Tensor::zeros([n], (Kind::Float, tch::Device::Cpu)).set_requires_grad(true);
+        (&p * (d.rank as f64 + 1.0)).sum(Kind::Float).backward();
+        grads.push((format!("p{i:05}"), p));
+        left -= n;
+        i += 1;
+    }
+    let bucket = (bucket_mb * (1 << 20) as f64).max(1.0) as usize;
+    let mut times = Vec::new();
+    let mut bytes = 0;
+    for r in 0..=repeat {
+        let s = d.all_reduce_grads(&grads, bucket)?;
+        bytes = s.bytes;
+        if r > 0 {
+            times.push(s.seconds);
+        }
+    }
+    // Each rank's gradient was rank + 1: the mean is (world + 1) / 2 everywhere.
+    let want = (d.world as f64 + 1.0) / 2.0;
+    let got = grads[0].1.grad().mean(Kind::Float).double_value(&[]);
+    anyhow::ensure!((got - want).abs() < 1e-6, "all-reduce gave {got}, expected {want}");
+    times.sort_by(f64::total_cmp);
+    let median = times[times.len() / 2];
+    // Ring all-reduce moves 2 (n - 1) / n of the data through each rank.
+    let algo_gbps = bytes as f64 / median / 1e9;
+    let bus_gbps = algo_gbps * 2.0 * (d.world as f64 - 1.0) / d.world as f64;
+    if d.rank == 0 {
+        let out = serde_json::json!({
+            "world_size": d.world,
+            "bytes": bytes,
+            "bucket_bytes": bucket,
+            "seconds_median": median,
+            "algorithm_gb_per_s": algo_gbps,
+            "bus_gb_per_s": bus_gbps,
+        });
+        if json {
+            println!("{}", serde_json::to_string_pretty(&out)?);
+        } else {
+            println!(
+                "all-reduce of {:.1} MB over {} ranks ({} MiB buckets): {median:.3} s (median of {}), {algo_gbps:.2} GB/s algorithm, {bus_gbps:.2} GB/s bus",
+                bytes as f64 / 1e6,
+                d.world,
+                bucket_mb,
+                times.len()
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -109,12 +109,42 @@ pub fn build(ctx: &Context, plan: &TrainPlan, quiet: bool) -> anyhow::Result<Vec
     Ok(datasets)
 }
 
-/// Reads the built shards of `datasets` (with the plan's variant) and their notes.
+/// Reads the built shards of `datasets` (with the plan's variant) and their notes: the
+/// current artifacts.
 pub fn load(
     store: &Store,
     plan: &TrainPlan,
     datasets: &[DatasetSpec],
     val_max_files: usize,
+) -> anyhow::Result<RunData> {
+    let names: Vec<String> = datasets.iter().map(|d| d.name.clone()).collect();
+    load_with(plan, &names, val_max_files, |stage, slot| {
+        Ok(store.current_of(stage, slot)?)
+    })
+}
+
+/// Reads the artifacts a run pinned (the ranks other than 0 of a data-parallel run: rank 0
+/// built and pinned them; nothing here takes a store lock).
+pub fn load_pinned(
+    store: &Store,
+    plan: &TrainPlan,
+    pins: &[Pin],
+    val_max_files: usize,
+) -> anyhow::Result<RunData> {
+    let names: Vec<String> = plan.data.iter().map(|(n, _)| n.clone()).collect();
+    load_with(plan, &names, val_max_files, |stage, slot| {
+        match pins.iter().find(|p| p.stage == stage && &p.slot == slot) {
+            Some(p) => Ok(store.get(stage, slot, &p.key)?),
+            None => Ok(None),
+        }
+    })
+}
+
+fn load_with(
+    plan: &TrainPlan,
+    names: &[String],
+    val_max_files: usize,
+    find: impl Fn(&str, &Slot) -> anyhow::Result<Option<amt_cache::Artifact>>,
 ) -> anyhow::Result<RunData> {
     let variant = shards_config(plan).variant()?;
     let mut out = RunData {
@@ -123,21 +153,19 @@ pub fn load(
         test: Vec::new(),
         pins: Vec::new(),
     };
-    for ds in datasets {
+    for name in names {
         let weight = plan
             .data
             .iter()
-            .find(|(n, _)| *n == ds.name)
+            .find(|(n, _)| n == name)
             .map(|(_, w)| *w)
             .unwrap_or(1.0);
-        let shard_slot = Slot::variant(ds.name.clone(), variant.clone());
-        let notes_slot = Slot::dataset(ds.name.clone());
-        let shards = store
-            .current_of(amt_stages::shards::NAME, &shard_slot)?
-            .with_context(|| format!("dataset `{}` has no shards `{variant}`", ds.name))?;
-        let notes = store
-            .current_of(amt_stages::notes::NAME, &notes_slot)?
-            .with_context(|| format!("dataset `{}` has no notes", ds.name))?;
+        let shard_slot = Slot::variant(name.clone(), variant.clone());
+        let notes_slot = Slot::dataset(name.clone());
+        let shards = find(amt_stages::shards::NAME, &shard_slot)?
+            .with_context(|| format!("dataset `{name}` has no shards `{variant}`"))?;
+        let notes = find(amt_stages::notes::NAME, &notes_slot)?
+            .with_context(|| format!("dataset `{name}` has no notes"))?;
         for a in [&shards, &notes] {
             out.pins.push(Pin {
                 stage: a.manifest.stage.clone(),
@@ -153,12 +181,11 @@ pub fn load(
             .collect();
         if train.is_empty() {
             anyhow::bail!(
-                "dataset `{}` has no training segments (no track in its `train` split)",
-                ds.name
+                "dataset `{name}` has no training segments (no track in its `train` split)"
             );
         }
         out.train.push(DatasetSegments {
-            dataset: ds.name.clone(),
+            dataset: name.clone(),
             weight,
             segments: train,
         });
@@ -167,9 +194,9 @@ pub fn load(
             ("validation", &mut out.validation, val_max_files),
             ("test", &mut out.test, usize::MAX),
         ] {
-            let tracks = eval_tracks(&ds.name, &segments, split, &all_notes, max);
+            let tracks = eval_tracks(name, &segments, split, &all_notes, max);
             dest.push(EvalSet {
-                dataset: ds.name.clone(),
+                dataset: name.clone(),
                 eval_vocab: plan.eval_vocab.clone(),
                 tracks,
             });

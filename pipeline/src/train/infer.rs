@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use amt_metrics::{MetricAggregator, TrackMetricsConfig, compute_track_metrics};
+use amt_metrics::{MetricAggregator, TrackMetrics, TrackMetricsConfig, compute_track_metrics};
 use amt_model::stream::{RowShape, ShardReader};
 use amt_model::ymt3::Ymt3;
 use amt_symbolic::{DecodedSegment, Note, decode_tokens, merge_segments};
@@ -73,6 +73,18 @@ pub struct Scores {
     pub files: Vec<(String, String, Vec<Note>)>,
 }
 
+/// One file's result: where it sits in the sets, its metrics, its teacher-forced loss (sum
+/// over segments, and the segment count) and its transcription.
+#[derive(Debug, Clone, PartialEq)]
+pub struct TrackScore {
+    pub set: usize,
+    pub track: usize,
+    pub metrics: TrackMetrics,
+    pub loss_sum: f64,
+    pub loss_n: f64,
+    pub notes: Vec<Note>,
+}
+
 /// Transcribes every file of `sets` from its shards and scores it against its reference
 /// notes (onset tolerance 50 ms; the set's eval vocabulary). With `write_dir`, each file's
 /// transcription is written there as `<dataset>/<track>.mid`.
@@ -84,11 +96,37 @@ pub fn score_sets(
     how: Decoding,
     write_dir: Option<&Path>,
 ) -> anyhow::Result<Scores> {
-    let mut values = BTreeMap::new();
-    let mut per_dataset: Vec<BTreeMap<String, f64>> = Vec::new();
-    let mut files = Vec::new();
-    let (mut loss_sum, mut loss_n) = (0.0, 0.0);
-    for set in sets {
+    let scores = score_tracks(model, sets, reader, shape, how, write_dir, (0, 1))?;
+    let values = aggregate(sets, &scores);
+    let files = scores
+        .into_iter()
+        .map(|s| {
+            let set = &sets[s.set];
+            (
+                set.dataset.clone(),
+                set.tracks[s.track].track_id.clone(),
+                s.notes,
+            )
+        })
+        .collect();
+    Ok(Scores { values, files })
+}
+
+/// Scores this rank's share of the files of `sets`: with `part = (rank, world)`, the files
+/// whose running index (over all sets, in order) is `rank` modulo `world`.
+pub fn score_tracks(
+    model: &Ymt3,
+    sets: &[EvalSet],
+    reader: &ShardReader,
+    shape: RowShape,
+    how: Decoding,
+    write_dir: Option<&Path>,
+    part: (usize, usize),
+) -> anyhow::Result<Vec<TrackScore>> {
+    let (rank, world) = (part.0, part.1.max(1));
+    let mut out = Vec::new();
+    let mut index = 0usize;
+    for (si, set) in sets.iter().enumerate() {
         if set.tracks.is_empty() {
             continue;
         }
@@ -100,11 +138,15 @@ pub fn score_sets(
                 .transpose()?,
             ..Default::default()
         };
-        let mut agg = MetricAggregator::new();
-        for track in &set.tracks {
+        for (ti, track) in set.tracks.iter().enumerate() {
+            index += 1;
+            if (index - 1) % world != rank {
+                continue;
+            }
             let segs: Vec<&_> = track.segments.iter().collect();
             let (spec, tokens) = reader.read(&segs, shape).map_err(anyhow::Error::msg)?;
             let labels = tokens.select(1, 0);
+            let (mut loss_sum, mut loss_n) = (0.0, 0.0);
             tch::no_grad(|| {
                 let mut start = 0;
                 let n = spec.size()[0];
@@ -126,8 +168,7 @@ pub fn score_sets(
                 .map(|s| s.start_sample as f64 / amt_symbolic::tokenizer::SAMPLE_RATE)
                 .collect();
             let notes = notes_from_rows(&rows, &starts);
-            let m = compute_track_metrics(&notes, &track.reference, &cfg)?;
-            agg.add_track(&m);
+            let metrics = compute_track_metrics(&notes, &track.reference, &cfg)?;
             if let Some(dir) = write_dir {
                 let path = dir
                     .join(&set.dataset)
@@ -135,7 +176,36 @@ pub fn score_sets(
                 fs_err::create_dir_all(path.parent().expect("a parent"))?;
                 fs_err::write(&path, amt_symbolic::notes_to_midi(&notes)?)?;
             }
-            files.push((set.dataset.clone(), track.track_id.clone(), notes));
+            out.push(TrackScore {
+                set: si,
+                track: ti,
+                metrics,
+                loss_sum,
+                loss_n,
+                notes,
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// The split's values from every file's score (in any order): per-dataset means, macro means
+/// over datasets, and the loss (mean over segments).
+pub fn aggregate(sets: &[EvalSet], scores: &[TrackScore]) -> BTreeMap<String, f64> {
+    let mut sorted: Vec<&TrackScore> = scores.iter().collect();
+    sorted.sort_by_key(|s| (s.set, s.track));
+    let mut values = BTreeMap::new();
+    let mut per_dataset: Vec<BTreeMap<String, f64>> = Vec::new();
+    let (mut loss_sum, mut loss_n) = (0.0, 0.0);
+    for (si, set) in sets.iter().enumerate() {
+        if set.tracks.is_empty() {
+            continue;
+        }
+        let mut agg = MetricAggregator::new();
+        for s in sorted.iter().filter(|s| s.set == si) {
+            agg.add_track(&s.metrics);
+            loss_sum += s.loss_sum;
+            loss_n += s.loss_n;
         }
         let means = agg.compute();
         for (k, v) in &means {
@@ -162,5 +232,5 @@ pub fn score_sets(
     if loss_n > 0.0 {
         values.insert("loss".into(), loss_sum / loss_n);
     }
-    Ok(Scores { values, files })
+    values
 }

@@ -94,9 +94,22 @@ pub struct MetricsLog {
     dir: PathBuf,
     rows: Vec<Row>,
     tensorboard: Option<EventWriter>,
+    /// Logs nothing (the ranks other than 0 of a data-parallel run).
+    off: bool,
 }
 
 impl MetricsLog {
+    /// A log that writes nothing: only rank 0 of a data-parallel run logs.
+    pub fn off() -> MetricsLog {
+        MetricsLog {
+            run: String::new(),
+            dir: PathBuf::new(),
+            rows: Vec::new(),
+            tensorboard: None,
+            off: true,
+        }
+    }
+
     /// Opens the log of run folder `run_dir`, dropping what was logged after `resume_step`.
     pub fn open(
         run: &str,
@@ -127,10 +140,14 @@ impl MetricsLog {
             dir,
             rows: Vec::new(),
             tensorboard,
+            off: false,
         })
     }
 
     pub fn log(&mut self, step: i64, metric: &str, value: f64) -> anyhow::Result<()> {
+        if self.off {
+            return Ok(());
+        }
         let time_us = now_us();
         if let Some(tb) = &mut self.tensorboard {
             tb.scalar(step, metric, value, time_us)?;

@@ -5,8 +5,13 @@
 //! reads in `runs/<EXP_ID>/pins.json` (so `gc` keeps it; no store lock is held while training),
 //! and trains ([`trainer`]), writing checkpoints, the `train_metrics` table and TensorBoard
 //! files ([`log`]) under `runs/<EXP_ID>/`. The same EXP_ID resumes exactly where it stopped.
+//!
+//! Data parallel ([`ddp`], `amt launch`, torchrun): with `WORLD_SIZE` > 1 in the environment,
+//! rank 0 does all of the above and publishes "ready" in the job's store; the other ranks then
+//! read the run's pinned artifacts (no store lock, no writes) and train their share.
 
 pub mod data;
+pub mod ddp;
 pub mod flags;
 pub mod infer;
 pub mod log;
@@ -17,13 +22,17 @@ use std::process::ExitCode;
 use std::sync::atomic::Ordering;
 
 use amt_cache::Run;
+use amt_dist::{Dist, Launch};
 use serde_json::json;
 use tch::Device;
 
 use crate::cli::{EXIT_INTERRUPTED, TrainArgs, with_hint};
 use crate::context::Context;
 use resolve::TrainPlan;
-use trainer::{TrainOptions, TrainOutcome};
+use trainer::{RunRef, TrainOptions, TrainOutcome};
+
+/// Store key rank 0 sets once the run's data is built and pinned.
+const READY_KEY: &str = "amt/data-ready";
 
 /// `plan.json` in the run folder: the plan the run started with.
 const PLAN_FILE: &str = "plan.json";
@@ -63,6 +72,7 @@ fn check_same_plan(run: &Run, plan: &TrainPlan) -> anyhow::Result<()> {
             anyhow::anyhow!("`{}` is damaged: {e}", run.dir.join(PLAN_FILE).display())
         })?;
         // The model, its input and the data must match; steps, intervals, logging may change.
+        // The global batch, not the per-rank one: any world size that divides it resumes.
         let fixed = [
             "model",
             "codec",
@@ -70,13 +80,20 @@ fn check_same_plan(run: &Run, plan: &TrainPlan) -> anyhow::Result<()> {
             "n_mels",
             "task",
             "data",
-            "batch_size",
+            "global_batch",
         ];
         let pick = |v: &serde_json::Value| -> serde_json::Value {
             json!(
                 fixed
                     .iter()
-                    .map(|k| (k.to_string(), v.get(*k).cloned().unwrap_or_default()))
+                    .map(|k| {
+                        let value = match (*k, v.get(*k)) {
+                            // Plans written before data parallelism: one rank.
+                            ("global_batch", None) => v.get("batch_size").cloned(),
+                            (_, x) => x.cloned(),
+                        };
+                        (k.to_string(), value.unwrap_or_default())
+                    })
                     .collect::<serde_json::Map<_, _>>()
             )
         };
@@ -88,7 +105,7 @@ fn check_same_plan(run: &Run, plan: &TrainPlan) -> anyhow::Result<()> {
                     run.id,
                     changes.join("; ")
                 ),
-                "resume with the flags it started with, or train under a new EXP_ID",
+                "resume with the flags it started with (with W ranks, -bsz is the global batch / W), or train under a new EXP_ID",
             ));
         }
     }
@@ -104,6 +121,31 @@ pub fn train_run(
     opts: &TrainOptions,
     val_max_files: usize,
 ) -> anyhow::Result<(TrainOutcome, data::RunData, std::path::PathBuf)> {
+    train_ranked(ctx, exp_id, plan, opts, val_max_files, None)
+}
+
+/// [`train_run`] as one rank of a data-parallel job (`dist`), or alone (`None`).
+fn train_ranked(
+    ctx: &Context,
+    exp_id: &str,
+    plan: &TrainPlan,
+    opts: &TrainOptions,
+    val_max_files: usize,
+    dist: Option<&Dist>,
+) -> anyhow::Result<(TrainOutcome, data::RunData, std::path::PathBuf)> {
+    if let Some(d) = dist.filter(|d| d.rank > 0) {
+        // Rank 0 builds, checks the plan and pins; this rank reads what it pinned.
+        d.wait_for(READY_KEY)?;
+        let store = ctx.open_store()?;
+        let pins = store.run_pins(exp_id)?.ok_or_else(|| {
+            anyhow::anyhow!("rank {}: run `{exp_id}` has no pins.json", d.rank)
+        })?;
+        let data = data::load_pinned(&store, plan, &pins, val_max_files)?;
+        let dir = store.run_dir(exp_id);
+        let run = RunRef { id: exp_id, dir: &dir };
+        let outcome = trainer::train(run, plan, &data, opts, &ctx.cancel, dist)?;
+        return Ok((outcome, data, dir));
+    }
     let datasets = data::build(ctx, plan, opts.quiet)?;
     let store = ctx.open_store()?;
     let run = store.open_run(exp_id, false).map_err(|e| {
@@ -120,31 +162,91 @@ pub fn train_run(
         }
     }
     run.set_pins(&data.pins)?;
-    let outcome = trainer::train(&run, plan, &data, opts, &ctx.cancel)?;
+    if let Some(d) = dist {
+        d.publish(READY_KEY, b"1")?;
+    }
+    let run_ref = RunRef {
+        id: &run.id,
+        dir: &run.dir,
+    };
+    let outcome = trainer::train(run_ref, plan, &data, opts, &ctx.cancel, dist)?;
     Ok((outcome, data, run.dir.clone()))
 }
 
-#[allow(clippy::print_stdout, clippy::print_stderr)]
+/// The data-parallel job this process belongs to (from torchrun's variables), joined.
+fn join_job() -> anyhow::Result<Option<Dist>> {
+    let launch = Launch::from_env().map_err(|e| {
+        with_hint(
+            anyhow::anyhow!("{e}"),
+            "`amt launch --nproc N -- train ...` sets RANK, WORLD_SIZE, MASTER_ADDR and MASTER_PORT",
+        )
+    })?;
+    match launch {
+        Some(l) if l.world > 1 => {
+            let timeout = Dist::timeout_from_env().map_err(anyhow::Error::msg)?;
+            Ok(Some(Dist::init(&l, timeout)?))
+        }
+        _ => Ok(None),
+    }
+}
+
 pub fn train(ctx: &Context, args: &TrainArgs) -> anyhow::Result<ExitCode> {
-    let plan = resolve::resolve(&args.model, &args.train, args.warmup_steps)
+    let dist = join_job()?;
+    let result = train_in_job(ctx, args, dist.as_ref());
+    if let (Err(e), Some(d)) = (&result, &dist) {
+        // Tell the other ranks why, so that they stop naming this rank's error.
+        d.announce_failure(&format!("{e:#}"));
+    }
+    result
+}
+
+#[allow(clippy::print_stdout, clippy::print_stderr)]
+fn train_in_job(ctx: &Context, args: &TrainArgs, dist: Option<&Dist>) -> anyhow::Result<ExitCode> {
+    let world = dist.map_or(1, |d| d.world);
+    let plan = resolve::resolve_for(&args.model, &args.train, args.warmup_steps, Some(world))
         .map_err(anyhow::Error::msg)?;
+    let device = match (args.device.as_deref(), dist) {
+        // One GPU per local rank, as torchrun's LOCAL_RANK means.
+        (None, Some(d)) if tch::Cuda::is_available() => {
+            parse_device(Some(&format!("cuda:{}", d.local_rank)))?
+        }
+        (dev, _) => parse_device(dev)?,
+    };
+    let leader = dist.is_none_or(|d| d.rank == 0);
     let opts = TrainOptions {
         seed: args.seed,
         checkpoint_every: args.checkpoint_every.unwrap_or(plan.val_interval).max(1),
         top_k: args.save_top_k,
-        device: parse_device(args.device.as_deref())?,
+        device,
         threads: args.threads.unwrap_or_else(tch::get_num_threads),
         workers: args.workers,
-        quiet: ctx.quiet || args.json,
+        quiet: ctx.quiet || args.json || !leader,
         stop_after: args.stop_after,
+        bucket_bytes: (args.bucket_mb * (1 << 20) as f64).max(1.0) as usize,
     };
-    let (outcome, _, run_dir) = train_run(ctx, &args.exp_id, &plan, &opts, args.val_max_num_files)?;
+    let (outcome, _, run_dir) = train_ranked(
+        ctx,
+        &args.exp_id,
+        &plan,
+        &opts,
+        args.val_max_num_files,
+        dist,
+    )?;
+    if !leader {
+        // Rank 0 reports; the others only stop as it does.
+        return Ok(if ctx.cancel.load(Ordering::Relaxed) {
+            ExitCode::from(EXIT_INTERRUPTED)
+        } else {
+            ExitCode::SUCCESS
+        });
+    }
     let summary = json!({
         "exp_id": args.exp_id,
         "run_dir": run_dir,
         "steps": outcome.steps,
         "resumed_from": outcome.resumed_from,
-        "world_size": 1,
+        "world_size": world,
+        "global_batch": plan.global_batch,
         "final_loss": outcome.final_loss,
         "checkpoint": outcome.checkpoint,
         "train_seconds": outcome.train_seconds,

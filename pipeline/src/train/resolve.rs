@@ -23,7 +23,13 @@ pub struct TrainPlan {
     pub train_stride: Option<u64>,
     /// Dataset names (the data preset's members) and their sampling weights.
     pub data: Vec<(String, f64)>,
+    /// Rows per step of each rank (`-bsz`; YourMT3's per-GPU batch).
     pub batch_size: usize,
+    /// Ranks training together (1 without data parallelism).
+    pub world_size: usize,
+    /// Rows per optimiser step over all ranks: what checkpoints depend on, so a run resumes
+    /// with any world size that divides it.
+    pub global_batch: usize,
     /// Steps to train.
     pub max_steps: i64,
     /// The cosine schedule's length.
@@ -88,8 +94,24 @@ impl DemoDefaults {
     pub const VAL_INTERVAL: i64 = 600;
 }
 
-/// Resolves the flags (`None` = YourMT3's default, or the demo's with `--model demo`).
+/// Resolves the flags (`None` = YourMT3's default, or the demo's with `--model demo`) for one
+/// process, not checking the data-parallel flags against a world size.
 pub fn resolve(m: &ModelFlags, t: &TrainFlags, warmup: Option<i64>) -> Result<TrainPlan, String> {
+    resolve_for(m, t, warmup, None)
+}
+
+/// As [`resolve`], for a process of a job of `world` ranks (`Some(1)`: a single process that
+/// trains): `-st`, `-n` and `-g` must agree with it.
+pub fn resolve_for(
+    m: &ModelFlags,
+    t: &TrainFlags,
+    warmup: Option<i64>,
+    world: Option<usize>,
+) -> Result<TrainPlan, String> {
+    if let Some(w) = world {
+        check_world(t, w)?;
+    }
+    let world_size = world.unwrap_or(1);
     let demo = match m.model.as_deref() {
         None | Some("ymt3+") | Some("yourmt3+") => false,
         Some("demo") => true,
@@ -228,7 +250,8 @@ pub fn resolve(m: &ModelFlags, t: &TrainFlags, warmup: Option<i64>) -> Result<Tr
         return Err(bad("--train-batch-size", "0", "at least 1"));
     }
     let samples_per_epoch = t.train_num_samples_per_epoch.unwrap_or(90_000);
-    let steps_per_epoch = (samples_per_epoch / batch_size as u64).max(1) as i64;
+    // YourMT3 (Lightning) divides an epoch's steps by the world size.
+    let steps_per_epoch = (samples_per_epoch / (batch_size * world_size) as u64).max(1) as i64;
     let max_steps = match t.max_steps {
         Some(n) if n > 0 => n,
         Some(-1) | None if demo && t.max_epochs.is_none() => DemoDefaults::MAX_STEPS,
@@ -298,6 +321,8 @@ pub fn resolve(m: &ModelFlags, t: &TrainFlags, warmup: Option<i64>) -> Result<Tr
             .filter(|&s| s < amt_symbolic::tokenizer::SEGMENT_SAMPLES as u64),
         data,
         batch_size,
+        world_size,
+        global_batch: batch_size * world_size,
         max_steps,
         schedule_steps,
         warmup_steps: warmup.unwrap_or(if demo { DemoDefaults::WARMUP } else { 1000 }),
@@ -313,6 +338,41 @@ pub fn resolve(m: &ModelFlags, t: &TrainFlags, warmup: Option<i64>) -> Result<Tr
         eval_vocab: t.eval_program_vocab.clone(),
         write_outputs: t.write_model_output.as_deref().is_some_and(truthy),
     })
+}
+
+/// `-st`, `-n` and `-g` against the world size this process was started in.
+fn check_world(t: &TrainFlags, world: usize) -> Result<(), String> {
+    let gpus = match t.num_gpus.as_deref() {
+        None | Some("auto") | Some("-1") => None,
+        Some(g) => Some(
+            g.parse::<usize>()
+                .map_err(|_| bad("--num-gpus", g, "a count or auto"))?
+                .max(1),
+        ),
+    };
+    let nodes = match t.num_nodes {
+        None => 1,
+        Some(n) if n >= 1 => n as usize,
+        Some(n) => return Err(bad("--num-nodes", &n.to_string(), "at least 1")),
+    };
+    let asked = gpus.map(|g| g * nodes).or((nodes > 1).then_some(nodes));
+    if let Some(asked) = asked
+        && asked != world
+    {
+        let how = if world == 1 {
+            format!(
+                "start the ranks with `amt launch --nproc {} -- train ...` (on each of the {nodes} machine(s), with --nnodes {nodes} --node-rank N --master-addr HOST), or with torchrun",
+                gpus.unwrap_or(1)
+            )
+        } else {
+            format!("this process is one of WORLD_SIZE={world} ranks")
+        };
+        return Err(format!(
+            "-n {nodes} -g {} asks for {asked} ranks, but {how}",
+            gpus.map_or("auto".to_string(), |g| g.to_string())
+        ));
+    }
+    Ok(())
 }
 
 /// Refuses the flags of parts not built yet (a value that selects what is built, or disables
@@ -487,32 +547,22 @@ fn check_unbuilt(m: &ModelFlags, t: &TrainFlags) -> Result<(), String> {
             return Err(not_built(flag, "", "cross-dataset stem augmentation"));
         }
     }
-    // Distributed training.
+    // Distributed training: only strategies that are plain data parallelism.
     if let Some(s) = &t.strategy
-        && s != "auto"
+        && !matches!(
+            s.as_str(),
+            "auto" | "ddp" | "ddp_find_unused_parameters_true"
+        )
     {
         return Err(not_built(
             "--strategy",
             s,
-            "data-parallel training across processes",
+            "only auto and ddp (libtorch's c10d)",
         ));
-    }
-    if t.num_nodes.is_some_and(|n| n != 1) {
-        return Err(not_built(
-            "--num-nodes",
-            &format!("{:?}", t.num_nodes.unwrap_or(1)),
-            "multi-machine training",
-        ));
-    }
-    if let Some(g) = &t.num_gpus
-        && g != "auto"
-        && g != "1"
-        && g != "0"
-    {
-        return Err(not_built("--num-gpus", g, "multi-GPU training"));
     }
     if t.sync_batchnorm.as_deref().is_some_and(truthy) {
-        return Err(not_built("--sync-batchnorm", "", "multi-GPU training"));
+        // YMT3+'s T5 stacks have no batchnorm; the Perceiver-TF (not built yet) has.
+        tracing::info!("--sync-batchnorm: this model has no batchnorm layers to synchronise");
     }
     for (flag, v) in [
         ("--task-cond-encoder", &m.task_cond_encoder),
@@ -561,11 +611,35 @@ mod tests {
         assert!(e.starts_with("not built yet: --pitch-shift-range"), "{e}");
         let t = TrainFlags {
             pitch_shift_range: Some(vec![0, 0]),
-            strategy: Some("ddp".into()),
+            strategy: Some("deepspeed".into()),
             ..Default::default()
         };
         let e = resolve(&ModelFlags::default(), &t, None).unwrap_err();
-        assert!(e.starts_with("not built yet: --strategy ddp"), "{e}");
+        assert!(e.starts_with("not built yet: --strategy deepspeed"), "{e}");
+    }
+
+    #[test]
+    fn data_parallel_flags_must_match_the_world() {
+        let t = |n: Option<i64>, g: Option<&str>| TrainFlags {
+            strategy: Some("ddp".into()),
+            num_nodes: n,
+            num_gpus: g.map(String::from),
+            ..Default::default()
+        };
+        let m = ModelFlags::default();
+        // -g 2 in a single process: say how to start two.
+        let e = resolve_for(&m, &t(None, Some("2")), None, Some(1)).unwrap_err();
+        assert!(e.contains("amt launch --nproc 2"), "{e}");
+        // -g 2 as one of 2 ranks: fine; the plan's global batch is 2 x 24.
+        let p = resolve_for(&m, &t(None, Some("2")), None, Some(2)).unwrap();
+        assert_eq!((p.world_size, p.global_batch), (2, 48));
+        // Epoch steps are divided by the world size, as Lightning does.
+        assert_eq!(p.max_steps, 1000 * (90_000 / 48));
+        // -n 2 -g 2 as one of 2: wrong.
+        let e = resolve_for(&m, &t(Some(2), Some("2")), None, Some(2)).unwrap_err();
+        assert!(e.contains("asks for 4 ranks") && e.contains("WORLD_SIZE=2"), "{e}");
+        // No counts: any world.
+        assert!(resolve_for(&m, &t(None, None), None, Some(3)).is_ok());
     }
 
     #[test]

@@ -6,13 +6,19 @@
 //! (the stream is counter-based: batch k is the same whatever ran before), and the random
 //! numbers (dropout), seeded at every step from (seed, step). So N steps, a kill, a resume and
 //! N more steps give the same parameters as 2N steps straight (tested).
+//!
+//! **Data parallel** ([`super::ddp`]): every rank takes its own rows of each global batch,
+//! gradients are averaged over ranks in buckets, and each rank's loss is weighted by its share
+//! of the batch's target tokens, so 2 ranks x B rows step exactly as 1 rank x 2B rows (up to
+//! float rounding; tested). Rank 0 alone loads and writes checkpoints and logs; it broadcasts
+//! the weights, moments and position it resumed from. Validation files are split over ranks.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use amt_cache::Run;
+use amt_dist::Dist;
 use amt_model::checkpoint::{self, TrainState};
 use amt_model::optim::{Adam, clip_grad_norm, learning_rate};
 use amt_model::stream::{RowShape, Sampler, ShardReader, Stream, StreamConfig};
@@ -21,7 +27,8 @@ use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tch::{Device, nn};
 
 use super::data::RunData;
-use super::infer::{Decoding, score_sets};
+use super::ddp;
+use super::infer::{Decoding, score_tracks};
 use super::log::MetricsLog;
 use super::resolve::TrainPlan;
 
@@ -46,6 +53,8 @@ pub struct TrainOptions {
     pub quiet: bool,
     /// Stop (with a checkpoint) after this many steps of this process, as if interrupted.
     pub stop_after: Option<i64>,
+    /// Gradient bucket size of data-parallel runs.
+    pub bucket_bytes: usize,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -105,19 +114,34 @@ fn step_seed(seed: u64, step: i64) -> i64 {
     ((z ^ (z >> 31)) >> 1) as i64
 }
 
+/// A run's identity and folder (rank 0 holds its lock).
+#[derive(Debug, Clone, Copy)]
+pub struct RunRef<'a> {
+    pub id: &'a str,
+    pub dir: &'a Path,
+}
+
 pub fn train(
-    run: &Run,
+    run: RunRef,
     plan: &TrainPlan,
     data: &RunData,
     opts: &TrainOptions,
     cancel: &AtomicBool,
+    dist: Option<&Dist>,
 ) -> anyhow::Result<TrainOutcome> {
     let started = Instant::now();
+    let (rank, world) = dist.map_or((0, 1), |d| (d.rank, d.world));
+    let leader = rank == 0;
     tch::manual_seed(step_seed(opts.seed, -1));
     let mut vs = nn::VarStore::new(opts.device);
     let model = Ymt3::new(&vs.root(), &plan.model).map_err(anyhow::Error::msg)?;
     let mut opt = Adam::new(plan.optimizer);
-    let (mut state, mut last_ckpt) = match load_latest(&run.dir, &mut vs, &mut opt) {
+    let loaded = if leader {
+        load_latest(run.dir, &mut vs, &mut opt)
+    } else {
+        None
+    };
+    let (mut state, mut last_ckpt) = match loaded {
         Some((dir, s)) => {
             tracing::info!(
                 "resuming run `{}` from {} (step {})",
@@ -140,10 +164,13 @@ pub fn train(
             None,
         ),
     };
-    let resumed_from = state.step;
-    let seed = state.seed;
     let mut params: Vec<(String, tch::Tensor)> = vs.variables().into_iter().collect();
     params.sort_by(|a, b| a.0.cmp(&b.0));
+    if let Some(d) = dist {
+        ddp::start_from_rank0(d, &params, &mut opt, &mut state, opts.bucket_bytes)?;
+    }
+    let resumed_from = state.step;
+    let seed = state.seed;
 
     let shape = RowShape {
         frames: plan.model.feat_length,
@@ -154,8 +181,8 @@ pub fn train(
     let cfg = StreamConfig {
         seed,
         batch_size: plan.batch_size,
-        rank: 0,
-        world: 1,
+        rank,
+        world,
         prefetch: 2 * opts.workers.max(1),
         workers: opts.workers.max(1),
         frames: shape.frames,
@@ -165,11 +192,15 @@ pub fn train(
         open_files: 1024,
     };
     let sampler =
-        Sampler::new(&data.train, Some("train"), seed, 0, 1).map_err(anyhow::Error::msg)?;
+        Sampler::new(&data.train, Some("train"), seed).map_err(anyhow::Error::msg)?;
     let mut stream = Stream::open(sampler, cfg, state.stream_position);
     tch::set_num_threads(opts.threads);
     let reader = ShardReader::new(16);
-    let mut log = MetricsLog::open(&run.id, &run.dir, plan.log_mode, state.step)?;
+    let mut log = if leader {
+        MetricsLog::open(run.id, run.dir, plan.log_mode, state.step)?
+    } else {
+        MetricsLog::off()
+    };
     let decoding = Decoding {
         device: opts.device,
         batch: 64,
@@ -177,7 +208,7 @@ pub fn train(
         max_len: plan.model.event_length,
     };
 
-    let bar = if opts.quiet {
+    let bar = if opts.quiet || !leader {
         ProgressBar::with_draw_target(Some(plan.max_steps as u64), ProgressDrawTarget::hidden())
     } else {
         ProgressBar::new(plan.max_steps as u64)
@@ -195,11 +226,11 @@ pub fn train(
     let mut stopped_early = false;
     let mut rate_since = (Instant::now(), state.step);
     while state.step < plan.max_steps {
-        if cancel.load(Ordering::Relaxed)
+        let stop_here = cancel.load(Ordering::Relaxed)
             || opts
                 .stop_after
-                .is_some_and(|n| state.step - resumed_from >= n)
-        {
+                .is_some_and(|n| state.step - resumed_from >= n);
+        if stop_here && dist.is_none() {
             stopped_early = true;
             break;
         }
@@ -216,6 +247,20 @@ pub fn train(
         );
         let spec = batch.spectrogram.to_device(opts.device);
         let labels = batch.tokens.select(1, 0).to_device(opts.device);
+        // Ranks agree on stopping (any rank's Ctrl-C stops all at the same step) and on the
+        // batch's target-token count, which weights each rank's loss.
+        let shares = match dist {
+            Some(d) => {
+                let tokens = ddp::target_tokens(&labels);
+                let v = d.sum_f64(&[tokens, f64::from(u8::from(stop_here))])?;
+                if v[1] > 0.0 {
+                    stopped_early = true;
+                    break;
+                }
+                Some((d, tokens, v[0]))
+            }
+            None => None,
+        };
         for (_, p) in &params {
             let mut g = p.grad();
             if g.defined() {
@@ -223,8 +268,18 @@ pub fn train(
             }
         }
         let out = amt_model::amp::bf16_autocast(plan.bf16, || model.forward(&spec, &labels, true));
-        out.loss.backward();
-        let loss = out.loss.double_value(&[]);
+        let mut loss = out.loss.double_value(&[]);
+        match shares {
+            Some((d, tokens, all_tokens)) => {
+                // mean_r * (n_r * world / n): averaged over ranks, the gradient of the mean
+                // over all n target tokens of the global batch.
+                let weight = tokens * world as f64 / all_tokens.max(1.0);
+                (&out.loss * weight).backward();
+                d.all_reduce_grads(&params, opts.bucket_bytes)?;
+                loss = d.sum_f64(&[loss * tokens])?[0] / all_tokens.max(1.0);
+            }
+            None => out.loss.backward(),
+        }
         if !loss.is_finite() {
             anyhow::bail!(
                 "the training loss became {loss} at step {step}; lower the learning rate (-lr) and resume (checkpoints keep the last good state)"
@@ -262,16 +317,22 @@ pub fn train(
                     .join("validation")
                     .join(format!("step-{}", state.step))
             });
-            let scores = score_sets(
+            let mine = score_tracks(
                 &model,
                 &data.validation,
                 &reader,
                 shape,
                 decoding,
                 write_dir.as_deref(),
+                (rank, world),
             )?;
+            let all = match dist {
+                Some(d) => ddp::gather_scores(d, &mine)?,
+                None => mine,
+            };
+            let values = super::infer::aggregate(&data.validation, &all);
             state.metrics.clear();
-            for (k, v) in scores.values {
+            for (k, v) in values {
                 let key = format!("validation/{k}");
                 log.log(state.step, &key, v)?;
                 // NaN (a metric with nothing to score) is logged as NULL, not kept.
@@ -280,6 +341,9 @@ pub fn train(
                 }
             }
             let onset = state.metrics.get(MONITOR).copied().unwrap_or(f64::NAN);
+            if !leader {
+                continue;
+            }
             let line = format!(
                 "step {}: loss {loss:.3}, validation loss {:.3}, macro onset F1 {onset:.3}",
                 state.step,
@@ -303,11 +367,14 @@ pub fn train(
         }
         let save =
             state.step % opts.checkpoint_every == 0 || state.step == plan.max_steps || validate;
+        if !leader {
+            continue;
+        }
         if save {
             state.metrics.insert(LAST_LOSS.into(), loss);
             log.flush()?;
             last_flush = Instant::now();
-            last_ckpt = Some(save_checkpoint(run, &vs, &opt, &state, opts.top_k)?);
+            last_ckpt = Some(save_checkpoint(run.dir, &vs, &opt, &state, opts.top_k)?);
         } else if last_flush.elapsed() > Duration::from_secs(60) {
             log.flush()?;
             last_flush = Instant::now();
@@ -319,19 +386,32 @@ pub fn train(
     } else {
         state.metrics.insert(LAST_LOSS.into(), final_loss);
     }
+    if !leader {
+        // Rank 0 writes the checkpoint; the others report where they stopped.
+        bar.finish_and_clear();
+        return Ok(TrainOutcome {
+            steps: state.step,
+            final_loss,
+            checkpoint: PathBuf::new(),
+            resumed_from,
+            train_seconds: started.elapsed().as_secs_f64(),
+            metrics: state.metrics.clone(),
+            stopped_early,
+        });
+    }
     if stopped_early
         && last_ckpt
             .as_ref()
             .is_none_or(|d| !d.ends_with(format!("ckpt-{}", state.step)))
     {
         log.flush()?;
-        last_ckpt = Some(save_checkpoint(run, &vs, &opt, &state, opts.top_k)?);
+        last_ckpt = Some(save_checkpoint(run.dir, &vs, &opt, &state, opts.top_k)?);
     }
     log.flush()?;
     bar.finish_and_clear();
     let checkpoint = match last_ckpt {
         Some(c) => c,
-        None => save_checkpoint(run, &vs, &opt, &state, opts.top_k)?,
+        None => save_checkpoint(run.dir, &vs, &opt, &state, opts.top_k)?,
     };
     Ok(TrainOutcome {
         steps: state.step,
@@ -347,13 +427,13 @@ pub fn train(
 /// Saves `ckpt-<step>` and removes checkpoints that are neither among the two newest nor the
 /// `top_k` best by [`MONITOR`].
 fn save_checkpoint(
-    run: &Run,
+    run_dir: &Path,
     vs: &nn::VarStore,
     opt: &Adam,
     state: &TrainState,
     top_k: usize,
 ) -> anyhow::Result<PathBuf> {
-    let dir = checkpoints_dir(&run.dir);
+    let dir = checkpoints_dir(run_dir);
     let path = dir.join(format!("ckpt-{}", state.step));
     if path.exists() {
         // A resumed run re-reaching a step it saved before the kill: replace it.

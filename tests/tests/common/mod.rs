@@ -4,6 +4,8 @@
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod tiny;
+
 /// The `amt` binary of this build (`scripts/test` builds it before the tests).
 pub fn amt_bin() -> PathBuf {
     let exe = std::env::current_exe().expect("test binary path");
