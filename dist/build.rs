@@ -20,10 +20,15 @@ fn main() {
     println!("cargo:rerun-if-changed=shim/c10d.cpp");
     println!("cargo:rerun-if-env-changed=AMT_GLOO_INCLUDE");
     let manifest = PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").expect("set by cargo"));
-    let workspace = manifest.parent().expect("dist/ sits in the workspace").to_path_buf();
+    let workspace = manifest
+        .parent()
+        .expect("dist/ sits in the workspace")
+        .to_path_buf();
     println!(
         "cargo:rerun-if-changed={}",
-        workspace.join("third_party/gloo/include/gloo/algorithm.h").display()
+        workspace
+            .join("third_party/gloo/include/gloo/algorithm.h")
+            .display()
     );
     let lib = PathBuf::from(std::env::var("DEP_TCH_LIBTORCH_LIB").unwrap_or_default());
     let include = lib.join("..").join("include");

@@ -293,9 +293,8 @@ impl Group {
         let mut err = ErrBuf::new();
         // SAFETY: `t.as_ptr()` is a live at::Tensor; the shim copies the handle (a refcount),
         // so the storage stays alive for the collective even if `t` is dropped.
-        let p = unsafe {
-            amt_pg_allreduce_start(self.0.as_ptr(), t.as_ptr(), err.ptr(), err.0.len())
-        };
+        let p =
+            unsafe { amt_pg_allreduce_start(self.0.as_ptr(), t.as_ptr(), err.ptr(), err.0.len()) };
         NonNull::new(p).map(Work).ok_or_else(|| err.message())
     }
 

@@ -561,7 +561,10 @@ mod tests {
         ]))
         .unwrap()
         .unwrap();
-        assert_eq!((l.rank, l.world, l.local_rank, l.master_port), (3, 4, 1, 29501));
+        assert_eq!(
+            (l.rank, l.world, l.local_rank, l.master_port),
+            (3, 4, 1, 29501)
+        );
         assert_eq!(l.master_addr, "10.0.0.1");
         let e = Launch::from_vars(vars(&[("WORLD_SIZE", "2"), ("RANK", "2")])).unwrap_err();
         assert!(e.contains("RANK=2"), "{e}");
@@ -576,10 +579,17 @@ mod tests {
         let t = |n: i64| Tensor::zeros([n], (Kind::Float, tch::Device::Cpu));
         let ts = vec![t(10), t(10), t(100), t(5), t(5)];
         // 40-byte buckets: [0, 1] (80 bytes would not fit: 40 + 40), so each alone.
-        assert_eq!(buckets(&ts, 40), vec![vec![0], vec![1], vec![2], vec![3, 4]]);
+        assert_eq!(
+            buckets(&ts, 40),
+            vec![vec![0], vec![1], vec![2], vec![3, 4]]
+        );
         assert_eq!(buckets(&ts, 80), vec![vec![0, 1], vec![2], vec![3, 4]]);
         assert_eq!(buckets(&ts, 1 << 20), vec![vec![0, 1, 2, 3, 4]]);
-        let mixed = vec![t(1), Tensor::zeros([1], (Kind::Int64, tch::Device::Cpu)), t(1)];
+        let mixed = vec![
+            t(1),
+            Tensor::zeros([1], (Kind::Int64, tch::Device::Cpu)),
+            t(1),
+        ];
         assert_eq!(buckets(&mixed, 1 << 20), vec![vec![0], vec![1], vec![2]]);
     }
 
@@ -589,7 +599,10 @@ mod tests {
         let b = Tensor::from_slice(&[5f32]);
         let flat = flatten(&[&a, &b]) * 2.0;
         unflatten(&flat, &[&a, &b]);
-        assert_eq!(Vec::<f32>::try_from(&a.view([-1])).unwrap(), [2.0, 4.0, 6.0, 8.0]);
+        assert_eq!(
+            Vec::<f32>::try_from(&a.view([-1])).unwrap(),
+            [2.0, 4.0, 6.0, 8.0]
+        );
         assert_eq!(Vec::<f32>::try_from(&b).unwrap(), [10.0]);
     }
 }

@@ -60,16 +60,29 @@ fn two_ranks_train_as_one_with_twice_the_batch_and_resume_across_world_sizes() {
     let val = ["--val-max-num-files", "2"];
 
     // One rank, 4 rows per step.
-    let one = json_of(&tiny_train(&home, "one", 4, &[&val[..], &["-bsz", "4"]].concat()));
-    assert_eq!((one["world_size"].as_u64(), one["steps"].as_u64()), (Some(1), Some(4)));
+    let one = json_of(&tiny_train(
+        &home,
+        "one",
+        4,
+        &[&val[..], &["-bsz", "4"]].concat(),
+    ));
+    assert_eq!(
+        (one["world_size"].as_u64(), one["steps"].as_u64()),
+        (Some(1), Some(4))
+    );
 
     // Two ranks, 2 rows each: the same weights.
     let two = json_of(&launch(&home, 2, "two", 4, &val));
-    assert_eq!((two["world_size"].as_u64(), two["steps"].as_u64()), (Some(2), Some(4)));
+    assert_eq!(
+        (two["world_size"].as_u64(), two["steps"].as_u64()),
+        (Some(2), Some(4))
+    );
     assert_eq!(two["global_batch"], 4);
     let d = max_diff(&checkpoint_of(&one), &checkpoint_of(&two));
     assert!(d < SAME, "2 x 2 rows vs 1 x 4 rows: weights differ by {d}");
-    assert!((one["final_loss"].as_f64().unwrap() - two["final_loss"].as_f64().unwrap()).abs() < 1e-4);
+    assert!(
+        (one["final_loss"].as_f64().unwrap() - two["final_loss"].as_f64().unwrap()).abs() < 1e-4
+    );
     // Validation (files split over the ranks, scores gathered) gives the same numbers.
     let (v1, v2) = (
         one["metrics"]["validation/loss"].as_f64().unwrap(),
@@ -85,15 +98,26 @@ fn two_ranks_train_as_one_with_twice_the_batch_and_resume_across_world_sizes() {
     let first = json_of(&launch(&home, 2, "two-then-one", 4, &["--stop-after", "2"]));
     assert_eq!(first["steps"], 2);
     let rest = json_of(&tiny_train(&home, "two-then-one", 4, &["-bsz", "4"]));
-    assert_eq!((rest["resumed_from"].as_u64(), rest["steps"].as_u64()), (Some(2), Some(4)));
+    assert_eq!(
+        (rest["resumed_from"].as_u64(), rest["steps"].as_u64()),
+        (Some(2), Some(4))
+    );
     let d = max_diff(&checkpoint_of(&one), &checkpoint_of(&rest));
     assert!(d < SAME, "2 ranks then 1: weights differ by {d}");
 
     // And the other way round.
-    let first = json_of(&tiny_train(&home, "one-then-two", 4, &["-bsz", "4", "--stop-after", "2"]));
+    let first = json_of(&tiny_train(
+        &home,
+        "one-then-two",
+        4,
+        &["-bsz", "4", "--stop-after", "2"],
+    ));
     assert_eq!(first["steps"], 2);
     let rest = json_of(&launch(&home, 2, "one-then-two", 4, &[]));
-    assert_eq!((rest["resumed_from"].as_u64(), rest["world_size"].as_u64()), (Some(2), Some(2)));
+    assert_eq!(
+        (rest["resumed_from"].as_u64(), rest["world_size"].as_u64()),
+        (Some(2), Some(2))
+    );
     let d = max_diff(&checkpoint_of(&one), &checkpoint_of(&rest));
     assert!(d < SAME, "1 rank then 2: weights differ by {d}");
 
@@ -102,7 +126,10 @@ fn two_ranks_train_as_one_with_twice_the_batch_and_resume_across_world_sizes() {
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("global_batch"), "{err}");
-    assert!(err.contains("rank 0 failed"), "rank 1 names rank 0's error: {err}");
+    assert!(
+        err.contains("rank 0 failed"),
+        "rank 1 names rank 0's error: {err}"
+    );
 }
 
 /// Starts rank `rank` of a 2-rank job on `port`, training (almost) forever.
@@ -137,7 +164,12 @@ fn wait_bounded(child: &mut Child, limit: Duration) -> (std::process::ExitStatus
         if let Some(status) = child.try_wait().unwrap() {
             let mut err = String::new();
             use std::io::Read;
-            child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+            child
+                .stderr
+                .take()
+                .unwrap()
+                .read_to_string(&mut err)
+                .unwrap();
             return (status, err);
         }
         if start.elapsed() > limit {

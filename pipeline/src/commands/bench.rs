@@ -721,7 +721,10 @@ fn allreduce(params: i64, bucket_mb: f64, repeat: usize, json: bool) -> anyhow::
     // Each rank's gradient was rank + 1: the mean is (world + 1) / 2 everywhere.
     let want = (d.world as f64 + 1.0) / 2.0;
     let got = grads[0].1.grad().mean(Kind::Float).double_value(&[]);
-    anyhow::ensure!((got - want).abs() < 1e-6, "all-reduce gave {got}, expected {want}");
+    anyhow::ensure!(
+        (got - want).abs() < 1e-6,
+        "all-reduce gave {got}, expected {want}"
+    );
     times.sort_by(f64::total_cmp);
     let median = times[times.len() / 2];
     // Ring all-reduce moves 2 (n - 1) / n of the data through each rank.

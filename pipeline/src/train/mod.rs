@@ -137,12 +137,15 @@ fn train_ranked(
         // Rank 0 builds, checks the plan and pins; this rank reads what it pinned.
         d.wait_for(READY_KEY)?;
         let store = ctx.open_store()?;
-        let pins = store.run_pins(exp_id)?.ok_or_else(|| {
-            anyhow::anyhow!("rank {}: run `{exp_id}` has no pins.json", d.rank)
-        })?;
+        let pins = store
+            .run_pins(exp_id)?
+            .ok_or_else(|| anyhow::anyhow!("rank {}: run `{exp_id}` has no pins.json", d.rank))?;
         let data = data::load_pinned(&store, plan, &pins, val_max_files)?;
         let dir = store.run_dir(exp_id);
-        let run = RunRef { id: exp_id, dir: &dir };
+        let run = RunRef {
+            id: exp_id,
+            dir: &dir,
+        };
         let outcome = trainer::train(run, plan, &data, opts, &ctx.cancel, dist)?;
         return Ok((outcome, data, dir));
     }

@@ -637,7 +637,10 @@ mod tests {
         assert_eq!(p.max_steps, 1000 * (90_000 / 48));
         // -n 2 -g 2 as one of 2: wrong.
         let e = resolve_for(&m, &t(Some(2), Some("2")), None, Some(2)).unwrap_err();
-        assert!(e.contains("asks for 4 ranks") && e.contains("WORLD_SIZE=2"), "{e}");
+        assert!(
+            e.contains("asks for 4 ranks") && e.contains("WORLD_SIZE=2"),
+            "{e}"
+        );
         // No counts: any world.
         assert!(resolve_for(&m, &t(None, None), None, Some(3)).is_ok());
     }

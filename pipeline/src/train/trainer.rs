@@ -191,8 +191,7 @@ pub fn train(
         length: shape.length,
         open_files: 1024,
     };
-    let sampler =
-        Sampler::new(&data.train, Some("train"), seed).map_err(anyhow::Error::msg)?;
+    let sampler = Sampler::new(&data.train, Some("train"), seed).map_err(anyhow::Error::msg)?;
     let mut stream = Stream::open(sampler, cfg, state.stream_position);
     tch::set_num_threads(opts.threads);
     let reader = ShardReader::new(16);

@@ -57,7 +57,9 @@ pub fn tiny_args(exp: &str, steps: u32, extra: &[&str]) -> Vec<String> {
     .collect();
     let mut i = 0;
     while i < extra.len() {
-        let at = args.iter().position(|a| a == extra[i] && a.starts_with('-'));
+        let at = args
+            .iter()
+            .position(|a| a == extra[i] && a.starts_with('-'));
         match (at, extra.get(i + 1)) {
             (Some(j), Some(v)) if j + 1 < args.len() && !args[j + 1].starts_with('-') => {
                 args[j + 1] = v.to_string();
