@@ -188,7 +188,7 @@ fn a_killed_rank_is_named_and_the_other_stops() {
     for (victim, survivor) in [(1usize, 0usize), (0, 1)] {
         let exp = format!("kill-{victim}");
         let port = free_port();
-        let mut ranks = vec![
+        let mut ranks = [
             start_rank(&home, 0, port, &exp),
             start_rank(&home, 1, port, &exp),
         ];
