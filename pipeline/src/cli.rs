@@ -103,6 +103,31 @@ pub enum Command {
     Transcribe(TranscribeArgs),
     /// Start N ranks of a data-parallel job on this machine (`-- train ...`), as torchrun does
     Launch(LaunchArgs),
+    /// YourMT3's data presets: list them, or show one's members, weights and sampling shares
+    Presets(PresetsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PresetsArgs {
+    #[command(subcommand)]
+    pub what: Option<PresetsCommand>,
+    /// Print as JSON
+    #[arg(long, global = true)]
+    pub json: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PresetsCommand {
+    /// A preset's members: dataset, weight, split lists, eval vocabulary, training tracks (from
+    /// the store's `splits`) and each member's share of the draws by YourMT3's sampler
+    Show {
+        /// Preset name (`amt presets` lists them)
+        name: String,
+        /// Use N training files for a member preset instead of counting them (repeatable):
+        /// `--count slakh_final=1875`
+        #[arg(long, value_name = "PRESET=N")]
+        count: Vec<String>,
+    },
 }
 
 #[derive(Debug, Args)]
@@ -766,6 +791,7 @@ fn dispatch(mut cli: Cli, cancel: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
         Command::Eval(a) => commands::eval(&ctx, &a),
         Command::Train(a) => crate::train::train(&ctx, &a),
         Command::Transcribe(a) => commands::transcribe(&ctx, &a),
+        Command::Presets(a) => commands::presets(&ctx, &a),
     }
 }
 

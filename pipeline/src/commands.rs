@@ -10,6 +10,7 @@ mod inspect;
 mod install;
 mod launch;
 mod model;
+mod presets;
 mod tokenize;
 mod transcribe;
 
@@ -29,6 +30,7 @@ pub use inspect::{sql, tables};
 pub use install::install;
 pub use launch::launch;
 pub use model::model;
+pub use presets::presets;
 pub use tokenize::tokenize;
 pub use transcribe::{Transcriber, checkpoint_of_run, transcribe};
 

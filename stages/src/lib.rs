@@ -14,6 +14,7 @@ pub mod error;
 pub mod extract;
 pub mod notes;
 pub mod parts;
+pub mod presets;
 pub mod registry;
 pub mod shards;
 pub mod split;

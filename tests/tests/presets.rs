@@ -1,0 +1,67 @@
+//! YourMT3's data presets: every vocabulary they name exists, and `amt presets show` gives the
+//! spec's derived sampling shares for all_cross_final's file counts.
+
+mod common;
+
+use common::Home;
+
+#[test]
+fn every_vocabulary_a_preset_names_exists() {
+    let p = amt_stages::presets::Presets::bundled();
+    for name in p.names() {
+        for m in p.resolve(name).unwrap().members {
+            if let Some(v) = &m.eval_vocab {
+                amt_metrics::vocab::eval_vocab(v).unwrap_or_else(|e| panic!("{name}: {e}"));
+            }
+            if let Some(v) = &m.drum_vocab {
+                amt_metrics::vocab::drum_vocab(v).unwrap_or_else(|e| panic!("{name}: {e}"));
+            }
+        }
+    }
+}
+
+#[test]
+fn all_cross_final_shares_match_the_spec() {
+    let home = Home::new();
+    // The spec's file counts (section 2.2) and its derived percentages.
+    let rows = [
+        ("slakh_final", 1875, 55.2),
+        ("musicnet_thickstun_em", 633, 12.3),
+        ("mir_st500_voc", 400, 7.9),
+        ("enstdrums_dtp", 404, 2.1),
+        ("guitarset_progression_pshift", 5280, 4.9),
+        ("egmd", 35217, 3.7),
+        ("urmp", 35, 0.4),
+        ("maestro_final", 1099, 11.2),
+        ("idmt_smt_bass", 1872, 1.9),
+        ("cmedia_voc", 100, 0.5),
+    ];
+    let counts: Vec<String> = rows.iter().map(|(p, n, _)| format!("{p}={n}")).collect();
+    let mut args = vec!["presets", "show", "all_cross_final", "--json"];
+    for c in &counts {
+        args.extend(["--count", c.as_str()]);
+    }
+    let v: serde_json::Value = serde_json::from_str(&home.ok(&args)).unwrap();
+    assert_eq!(v["name"], "all_cross_final");
+    let members = v["members"].as_array().unwrap();
+    assert_eq!(members.len(), 10);
+    for (m, (preset, n, pct)) in members.iter().zip(rows) {
+        assert_eq!(m["preset"], preset);
+        assert_eq!(m["train_files"], n);
+        let got = 100.0 * m["probability"].as_f64().unwrap();
+        assert!((got - pct).abs() < 0.1, "{preset}: {got:.2} % vs {pct} %");
+    }
+    // Without counts and with nothing built, shares are unknown and each member says why.
+    let v: serde_json::Value =
+        serde_json::from_str(&home.ok(&["presets", "show", "minimal", "--json"])).unwrap();
+    let m = &v["members"][0];
+    assert!(m["probability"].is_null());
+    assert!(
+        m["why_no_count"].as_str().unwrap().contains("splits"),
+        "{m}"
+    );
+    // A dropped preset of the original says why.
+    let out = home.run(&["presets", "show", "all_cross_stem"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("mir_st500_stem"));
+}
