@@ -64,6 +64,25 @@ pub struct Member {
     pub test: Option<String>,
     pub eval_vocab: Option<String>,
     pub drum_vocab: Option<String>,
+    pub pitch_class_metric: Vec<String>,
+}
+
+impl Member {
+    /// A dataset that no preset names, read with its official splits (`train`,
+    /// `validation`, `test`) and scored instrument-agnostic.
+    pub fn plain(dataset: &str) -> Member {
+        Member {
+            preset: dataset.to_string(),
+            dataset: dataset.to_string(),
+            weight: 1.0,
+            train: vec!["train".into()],
+            validation: Some("validation".into()),
+            test: Some("test".into()),
+            eval_vocab: None,
+            drum_vocab: None,
+            pitch_class_metric: Vec::new(),
+        }
+    }
 }
 
 /// A preset resolved to its members.
@@ -143,6 +162,7 @@ impl Presets {
                     test: s.test.clone(),
                     eval_vocab: eval.unwrap_or_else(|| s.eval_vocab.clone()),
                     drum_vocab: drums.cloned().or_else(|| s.drum_vocab.clone()),
+                    pitch_class_metric: s.pitch_class_metric.clone(),
                 }
             };
         if self.single.contains_key(name) {

@@ -65,3 +65,52 @@ fn all_cross_final_shares_match_the_spec() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("mir_st500_stem"));
 }
+
+/// `-d` takes presets and plain datasets together: each member trains with its weight and is
+/// validated under its own name.
+#[test]
+fn train_reads_the_members_of_its_data_presets() {
+    let home = Home::new();
+    common::tiny::tiny_dataset(&home);
+    // A small `synth-demo` in place: the preset of that name reads it.
+    amt_stages::synth::generate(
+        &home.path().join("synth-demo"),
+        &amt_stages::synth::SynthConfig {
+            seed: 9,
+            pieces: 12,
+        },
+    )
+    .unwrap();
+    let out = common::tiny::tiny_train(
+        &home,
+        "two",
+        2,
+        &[
+            "-d",
+            "synth-demo,tiny-synth-demo",
+            "--val-max-num-files",
+            "1",
+        ],
+    );
+    let v = common::tiny::json_of(&out);
+    let metrics = v["metrics"].as_object().unwrap();
+    for member in ["synth-demo", "tiny-synth-demo"] {
+        assert!(
+            metrics.contains_key(&format!("validation/({member})onset_f")),
+            "{member}: {metrics:?}"
+        );
+    }
+    let plan: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(common::tiny::run_dir(&home, "two").join("plan.json")).unwrap(),
+    )
+    .unwrap();
+    let members = plan["members"].as_array().unwrap();
+    assert_eq!(members.len(), 2);
+    assert_eq!(members[0]["preset"], "synth-demo");
+    assert_eq!(members[0]["train"], serde_json::json!(["train"]));
+    assert_eq!(members[1]["dataset"], "tiny-synth-demo");
+    // A preset of the original that cannot work is refused with its reason.
+    let out = common::tiny::tiny_train(&home, "bad", 2, &["-d", "all_cross_stem"]);
+    assert!(!out.status.success());
+    assert!(String::from_utf8_lossy(&out.stderr).contains("mir_st500_stem"));
+}

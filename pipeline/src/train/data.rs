@@ -28,8 +28,12 @@ pub struct EvalTrack {
 /// The files of one dataset's split and the eval vocabulary they are scored with.
 #[derive(Debug, Clone)]
 pub struct EvalSet {
+    /// The data preset member (the dataset's name for a plain dataset).
     pub dataset: String,
     pub eval_vocab: Option<String>,
+    pub drum_vocab: Option<String>,
+    /// Classes that also get pitch-class metrics.
+    pub pitch_class_metric: Vec<String>,
     pub tracks: Vec<EvalTrack>,
 }
 
@@ -52,11 +56,21 @@ pub fn shards_config(plan: &TrainPlan) -> ShardsConfig {
     }
 }
 
+/// The datasets of the plan's members, each once, in order.
+fn dataset_names(plan: &TrainPlan) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for m in &plan.members {
+        if !out.contains(&m.dataset) {
+            out.push(m.dataset.clone());
+        }
+    }
+    out
+}
+
 /// Builds (or finds fresh) every dataset of the plan up to `shards` with the plan's shards
 /// configuration; fails naming the datasets whose stages failed.
 pub fn build(ctx: &Context, plan: &TrainPlan, quiet: bool) -> anyhow::Result<Vec<DatasetSpec>> {
-    let names: Vec<String> = plan.data.iter().map(|(n, _)| n.clone()).collect();
-    let datasets = crate::commands::resolve_datasets(ctx, &names)?;
+    let datasets = crate::commands::resolve_datasets(ctx, &dataset_names(plan))?;
     let mut config = ctx.config.clone();
     let table = toml::Table::try_from(shards_config(plan)).expect("a shards config is a table");
     config
@@ -131,13 +145,15 @@ pub fn load_pinned(
     pins: &[Pin],
     val_max_files: usize,
 ) -> anyhow::Result<RunData> {
-    let names: Vec<String> = plan.data.iter().map(|(n, _)| n.clone()).collect();
-    load_with(plan, &names, val_max_files, |stage, slot| {
-        match pins.iter().find(|p| p.stage == stage && &p.slot == slot) {
+    load_with(
+        plan,
+        &dataset_names(plan),
+        val_max_files,
+        |stage, slot| match pins.iter().find(|p| p.stage == stage && &p.slot == slot) {
             Some(p) => Ok(store.get(stage, slot, &p.key)?),
             None => Ok(None),
-        }
-    })
+        },
+    )
 }
 
 fn load_with(
@@ -153,13 +169,13 @@ fn load_with(
         test: Vec::new(),
         pins: Vec::new(),
     };
+    // A dataset's artifacts, read once however many members use it.
+    type Loaded = (
+        Vec<SegmentInfo>,
+        Arc<BTreeMap<String, amt_stages::notes::read::StemGroups>>,
+    );
+    let mut loaded: BTreeMap<String, Loaded> = BTreeMap::new();
     for name in names {
-        let weight = plan
-            .data
-            .iter()
-            .find(|(n, _)| n == name)
-            .map(|(_, w)| *w)
-            .unwrap_or(1.0);
         let shard_slot = Slot::variant(name.clone(), variant.clone());
         let notes_slot = Slot::dataset(name.clone());
         let shards = find(amt_stages::shards::NAME, &shard_slot)?
@@ -174,30 +190,52 @@ fn load_with(
             });
         }
         let segments = amt_stages::shards::read_segments(&shards)?;
-        let train: Vec<SegmentInfo> = segments
-            .iter()
-            .filter(|s| s.split == "train")
-            .cloned()
-            .collect();
-        if train.is_empty() {
-            anyhow::bail!(
-                "dataset `{name}` has no training segments (no track in its `train` split)"
-            );
-        }
-        out.train.push(DatasetSegments {
-            dataset: name.clone(),
-            weight,
-            segments: train,
-        });
         let all_notes = Arc::new(amt_stages::notes::read::all_track_notes(&notes)?);
+        loaded.insert(name.clone(), (segments, all_notes));
+    }
+    for m in &plan.members {
+        let (segments, all_notes) = &loaded[&m.dataset];
+        let lists: std::collections::BTreeSet<&str> =
+            segments.iter().map(|s| s.split.as_str()).collect();
+        if !m.train.is_empty() {
+            let train: Vec<SegmentInfo> = segments
+                .iter()
+                .filter(|s| m.train.contains(&s.split))
+                .cloned()
+                .collect();
+            if train.is_empty() {
+                anyhow::bail!(
+                    "`{}` (dataset `{}`) has no training segments in its lists {}; the dataset has {}",
+                    m.preset,
+                    m.dataset,
+                    m.train.join(", "),
+                    lists.iter().copied().collect::<Vec<_>>().join(", ")
+                );
+            }
+            out.train.push(DatasetSegments {
+                dataset: m.preset.clone(),
+                weight: m.weight,
+                segments: train,
+            });
+        }
         for (split, dest, max) in [
-            ("validation", &mut out.validation, val_max_files),
-            ("test", &mut out.test, usize::MAX),
+            (&m.validation, &mut out.validation, val_max_files),
+            (&m.test, &mut out.test, usize::MAX),
         ] {
-            let tracks = eval_tracks(name, &segments, split, &all_notes, max);
+            let Some(split) = split else { continue };
+            if !lists.contains(split.as_str()) {
+                tracing::warn!(
+                    "`{}`: dataset `{}` has no split list `{split}`; nothing to score there",
+                    m.preset,
+                    m.dataset
+                );
+            }
+            let tracks = eval_tracks(&m.preset, segments, split, all_notes, max);
             dest.push(EvalSet {
-                dataset: name.clone(),
-                eval_vocab: plan.eval_vocab.clone(),
+                dataset: m.preset.clone(),
+                eval_vocab: plan.eval_vocab.clone().or_else(|| m.eval_vocab.clone()),
+                drum_vocab: m.drum_vocab.clone(),
+                pitch_class_metric: m.pitch_class_metric.clone(),
                 tracks,
             });
         }

@@ -136,6 +136,12 @@ pub fn score_tracks(
                 .as_deref()
                 .map(amt_metrics::vocab::eval_vocab)
                 .transpose()?,
+            drum_vocab: set
+                .drum_vocab
+                .as_deref()
+                .map(amt_metrics::vocab::drum_vocab)
+                .transpose()?,
+            pitch_class_metric: set.pitch_class_metric.clone(),
             ..Default::default()
         };
         for (ti, track) in set.tracks.iter().enumerate() {

@@ -73,7 +73,7 @@ fn check_same_plan(run: &Run, plan: &TrainPlan) -> anyhow::Result<()> {
         })?;
         // The model, its input and the data must match; steps, intervals, logging may change.
         // The global batch, not the per-rank one: any world size that divides it resumes.
-        let fixed = [
+        let mut fixed = vec![
             "model",
             "codec",
             "hop_length",
@@ -82,6 +82,10 @@ fn check_same_plan(run: &Run, plan: &TrainPlan) -> anyhow::Result<()> {
             "data",
             "global_batch",
         ];
+        // Split lists and evaluation of each member (plans from before presets lack them).
+        if before.get("members").is_some() {
+            fixed.push("members");
+        }
         let pick = |v: &serde_json::Value| -> serde_json::Value {
             json!(
                 fixed

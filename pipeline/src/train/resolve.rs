@@ -7,6 +7,8 @@ use amt_model::frontend::Codec;
 use amt_model::optim::{AdamConfig, OptimizerKind, Schedule};
 use serde::Serialize;
 
+use amt_stages::presets::{Member, Presets};
+
 use super::flags::{ModelFlags, TrainFlags, truthy};
 use super::log::LogMode;
 
@@ -23,6 +25,8 @@ pub struct TrainPlan {
     pub train_stride: Option<u64>,
     /// Dataset names (the data preset's members) and their sampling weights.
     pub data: Vec<(String, f64)>,
+    /// The members of the data presets (`-d`): splits, weights and evaluation of each.
+    pub members: Vec<Member>,
     /// Rows per step of each rank (`-bsz`; YourMT3's per-GPU batch).
     pub batch_size: usize,
     /// Ranks training together (1 without data parallelism).
@@ -295,18 +299,11 @@ pub fn resolve_for(
         amt_metrics::vocab::eval_vocab(v)
             .map_err(|e| bad("--eval-program-vocab", v, &e.to_string()))?;
     }
-    let data = t
-        .data_preset
-        .clone()
-        .unwrap_or_else(|| "synth-demo".into())
-        .split(',')
-        .map(str::trim)
-        .filter(|s| !s.is_empty())
-        .map(|s| (s.to_string(), 1.0))
+    let members = data_members(t.data_preset.as_deref().unwrap_or("synth-demo"))?;
+    let data = members
+        .iter()
+        .map(|m| (m.dataset.clone(), m.weight))
         .collect::<Vec<_>>();
-    if data.is_empty() {
-        return Err(bad("--data-preset", "", "a dataset name"));
-    }
     if t.train_stride == Some(0) {
         return Err(bad("--train-stride", "0", "at least 1 sample"));
     }
@@ -320,6 +317,7 @@ pub fn resolve_for(
             .train_stride
             .filter(|&s| s < amt_symbolic::tokenizer::SEGMENT_SAMPLES as u64),
         data,
+        members,
         batch_size,
         world_size,
         global_batch: batch_size * world_size,
@@ -338,6 +336,32 @@ pub fn resolve_for(
         eval_vocab: t.eval_program_vocab.clone(),
         write_outputs: t.write_model_output.as_deref().is_some_and(truthy),
     })
+}
+
+/// The members of `-d`: comma-separated data presets (YourMT3's names, `amt presets`) or
+/// dataset names (a dataset no preset names: its official splits, weight 1).
+fn data_members(list: &str) -> Result<Vec<Member>, String> {
+    let presets = Presets::bundled();
+    let mut out = Vec::new();
+    for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
+        if presets.single.contains_key(name) || presets.multi.contains_key(name) {
+            out.extend(presets.resolve(name)?.members);
+        } else if presets.dropped.contains_key(name) {
+            return Err(presets.resolve(name).unwrap_err());
+        } else {
+            out.push(Member::plain(name));
+        }
+    }
+    if out.is_empty() {
+        return Err(bad("--data-preset", "", "a preset or dataset name"));
+    }
+    let trains = out.iter().filter(|m| !m.train.is_empty()).count();
+    if trains == 0 {
+        return Err(format!(
+            "--data-preset {list}: no member has training data (an evaluation preset)"
+        ));
+    }
+    Ok(out)
 }
 
 /// `-st`, `-n` and `-g` against the world size this process was started in.
