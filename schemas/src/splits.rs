@@ -1,6 +1,6 @@
-//! `splits`: the split of every track of a dataset (`train`, `validation`, `test`), from the
-//! dataset's official split as its adapter reads it. Shards are joined with it at read time,
-//! so one set of shards serves every split.
+//! `splits`: one row per track and list it is in: the dataset's official split (`train`,
+//! `validation`, `test`; at most one per track) and YourMT3's named lists (a track may be in
+//! many). Shards are joined with it at read time, so one set of shards serves every list.
 
 crate::table! {
     /// One row of `splits`.

@@ -1,8 +1,10 @@
-//! `split`: the `splits` table (dataset, track_id, split) from the official split of the
-//! dataset as its adapter reads it: Slakh's folders, MAESTRO's metadata column, GuitarSet's
-//! per-slot player permutation (seeded here; YourMT3's was unseeded). Shards are joined with
-//! it when read, so one set of shards serves every split. The datasets issue adds YourMT3's
-//! named file lists.
+//! `split`: the `splits` table (dataset, track_id, split): one row per track and list it is
+//! in. The official split (`train`, `validation`, `test`) as the adapter reads it: Slakh's
+//! folders, MAESTRO's metadata column, GuitarSet's per-slot player permutation (seeded here;
+//! YourMT3's was unseeded). And YourMT3's named lists that the adapter knows (GuitarSet's
+//! `progression_<n>`, `player_<n>`, styles, `all`). The official split goes into the shards'
+//! `segments`, where it chooses which tracks get overlapping training segments. Named lists are
+//! joined when the shards are read, so one set of shards serves every list.
 //!
 //! ## Configuration (`[stage.split]`)
 //! ```toml
@@ -21,8 +23,11 @@ use crate::stem::{adapter, dataset_files};
 use crate::{DatasetSpec, Job, PlanContext, Result, Stage, parse_config};
 
 pub const NAME: &str = "split";
-/// v1: official splits of Slakh, MAESTRO, GuitarSet.
-pub const VERSION: u32 = 1;
+/// v1: official splits of Slakh, MAESTRO, GuitarSet. v2: GuitarSet's named lists.
+pub const VERSION: u32 = 2;
+
+/// The official splits: each track is in at most one.
+pub const OFFICIAL: [&str; 3] = ["train", "validation", "test"];
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -99,8 +104,28 @@ impl Stage for SplitStage {
     }
 }
 
-/// Track id -> split of a published `splits` artifact.
+/// Track id -> official split (`train`, `validation` or `test`) of a published `splits`
+/// artifact.
 pub fn read_splits(artifact: &amt_cache::Artifact) -> Result<BTreeMap<String, String>> {
+    Ok(read_rows(artifact)?
+        .into_iter()
+        .filter(|(_, s)| OFFICIAL.contains(&s.as_str()))
+        .collect())
+}
+
+/// List name -> its track ids, for every list (official and named) of a `splits` artifact.
+pub fn read_lists(
+    artifact: &amt_cache::Artifact,
+) -> Result<BTreeMap<String, std::collections::BTreeSet<String>>> {
+    let mut out: BTreeMap<String, std::collections::BTreeSet<String>> = BTreeMap::new();
+    for (track, list) in read_rows(artifact)? {
+        out.entry(list).or_default().insert(track);
+    }
+    Ok(out)
+}
+
+/// (track id, list) rows of a published `splits` artifact.
+fn read_rows(artifact: &amt_cache::Artifact) -> Result<Vec<(String, String)>> {
     use arrow::array::AsArray;
     let path = artifact
         .table_file(splits::NAME)
@@ -116,7 +141,7 @@ pub fn read_splits(artifact: &amt_cache::Artifact) -> Result<BTreeMap<String, St
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
         .and_then(|b| b.build())
         .map_err(|e| bad(e.to_string()))?;
-    let mut out = BTreeMap::new();
+    let mut out = Vec::new();
     for batch in reader {
         let batch = batch.map_err(|e| bad(e.to_string()))?;
         let (track, split) = (
@@ -124,7 +149,7 @@ pub fn read_splits(artifact: &amt_cache::Artifact) -> Result<BTreeMap<String, St
             batch.column(2).as_string::<i32>(),
         );
         for i in 0..batch.num_rows() {
-            out.insert(track.value(i).to_string(), split.value(i).to_string());
+            out.push((track.value(i).to_string(), split.value(i).to_string()));
         }
     }
     Ok(out)

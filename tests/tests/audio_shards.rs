@@ -193,6 +193,14 @@ fn shards_hold_the_tokens_of_their_notes_and_the_spectrogram_of_their_audio() {
         h.sql_csv("SELECT dataset, split, count(*) AS n FROM segments GROUP BY 1, 2 ORDER BY 1, 2"),
         "dataset,split,n\nbabyslakh_16k,train,1\nguitarset,train,2\nmaestro,train,1\nslakh2100_flac_redux,train,1\n"
     );
+    // GuitarSet's named lists (YourMT3's file lists) sit beside the official split.
+    assert_eq!(
+        h.sql_csv(
+            "SELECT split, count(*) AS n FROM splits WHERE dataset = 'guitarset' \
+             GROUP BY 1 ORDER BY 1"
+        ),
+        "split,n\nBN,2\nall,2\nplayer_0,1\nplayer_3,1\nprogression_1,1\nprogression_3,1\ntrain,2\n"
+    );
     let mean = h.sql_csv("SELECT round(avg(n_tokens), 1) AS t FROM segments");
     assert!(mean.starts_with("t\n") && mean.len() > 3, "{mean}");
     let store = Store::open(&h.store()).unwrap();

@@ -114,3 +114,50 @@ fn train_reads_the_members_of_its_data_presets() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("mir_st500_stem"));
 }
+
+/// A preset on named lists: `guitarset_progression` trains on GuitarSet's `progression_1` and
+/// `progression_2` and validates on `progression_3`; a preset whose lists are not made says
+/// which.
+#[test]
+fn a_preset_on_named_lists_trains_on_them() {
+    let home = Home::new();
+    // The fixture's one track with audio (player 3, progression 3), copied once more as
+    // player 1's take of progression 1, so that both lists have a track.
+    let src = common::fixtures().join("guitarset");
+    let dst = home.path().join("guitarset");
+    for dir in std::fs::read_dir(&src).unwrap() {
+        let dir = dir.unwrap().path();
+        let sub = dst.join(dir.file_name().unwrap());
+        std::fs::create_dir_all(&sub).unwrap();
+        for f in std::fs::read_dir(&dir).unwrap() {
+            let f = f.unwrap().path();
+            let name = f.file_name().unwrap().to_string_lossy().into_owned();
+            std::fs::copy(&f, sub.join(&name)).unwrap();
+            if name.starts_with("03_BN3-119-G_solo") {
+                let renamed = name.replace("03_BN3-119-G_solo", "01_BN1-119-G_solo");
+                std::fs::copy(&f, sub.join(renamed)).unwrap();
+            }
+        }
+    }
+    let v = common::tiny::json_of(&common::tiny::tiny_train(
+        &home,
+        "prog",
+        2,
+        &["-d", "guitarset_progression"],
+    ));
+    assert_eq!(v["steps"], 2);
+    assert!(
+        v["metrics"]
+            .as_object()
+            .unwrap()
+            .contains_key("validation/(guitarset_progression)onset_f"),
+        "{v}"
+    );
+    let out = common::tiny::tiny_train(&home, "pshift", 2, &["-d", "guitarset_pshift"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("train_pshift") && err.contains("progression_1"),
+        "{err}"
+    );
+}

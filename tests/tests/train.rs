@@ -336,7 +336,20 @@ fn model_forward_agrees_with_features_and_greedy_decoding() {
     let (s2, features) = amt_model::npy::read::<f32>(&feat).unwrap();
     assert_eq!(s1, [2, 256, 128]);
     assert_eq!(s1, s2);
-    assert_eq!(spec, features);
+    // The same front-end code: equal up to the last bits libtorch's threaded FFT may round
+    // differently from one process to another.
+    let (worst, at) = spec
+        .iter()
+        .zip(&features)
+        .enumerate()
+        .map(|(i, (a, b))| ((a - b).abs(), i))
+        .fold((0f32, 0), |m, x| if x.0 > m.0 { x } else { m });
+    assert!(
+        worst <= 1e-5,
+        "model forward vs features: max difference {worst} at {at} ({} vs {})",
+        spec[at],
+        features[at]
+    );
     let (es, _) = amt_model::npy::read::<f32>(&out.join("encoder_output.npy")).unwrap();
     assert_eq!(es, [2, 256, 128]);
     let (gs, greedy) = amt_model::npy::read::<i64>(&out.join("greedy_tokens.npy")).unwrap();

@@ -26,16 +26,12 @@ fn count_train_files(ctx: &Context, m: &Member) -> Result<usize, String> {
                 m.dataset, m.dataset
             )
         })?;
-    let splits = amt_stages::split::read_splits(&artifact).map_err(|e| e.to_string())?;
-    let mut per_list: BTreeMap<&str, usize> = BTreeMap::new();
-    for s in splits.values() {
-        *per_list.entry(s.as_str()).or_default() += 1;
-    }
+    let lists = amt_stages::split::read_lists(&artifact).map_err(|e| e.to_string())?;
     let mut n = 0;
     for list in &m.train {
         // A list named twice counts twice, as YourMT3's merged file list holds it twice.
-        match per_list.get(list.as_str()) {
-            Some(k) => n += k,
+        match lists.get(list) {
+            Some(tracks) => n += tracks.len(),
             None => {
                 return Err(format!(
                     "`{}` has no split list `{list}` (its adapter does not make it yet)",

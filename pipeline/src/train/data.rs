@@ -1,7 +1,7 @@
 //! A run's data: its datasets built up to `shards` (in the run's shards variant), their
 //! training segments, and the validation and test files with their reference notes.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 
 use amt_cache::{Pin, Slot, Store};
@@ -170,46 +170,75 @@ fn load_with(
         pins: Vec::new(),
     };
     // A dataset's artifacts, read once however many members use it.
-    type Loaded = (
-        Vec<SegmentInfo>,
-        Arc<BTreeMap<String, amt_stages::notes::read::StemGroups>>,
-    );
+    struct Loaded {
+        segments: Vec<SegmentInfo>,
+        notes: Arc<BTreeMap<String, amt_stages::notes::read::StemGroups>>,
+        /// Every list (official and named) -> its tracks.
+        lists: BTreeMap<String, BTreeSet<String>>,
+    }
     let mut loaded: BTreeMap<String, Loaded> = BTreeMap::new();
     for name in names {
         let shard_slot = Slot::variant(name.clone(), variant.clone());
-        let notes_slot = Slot::dataset(name.clone());
+        let slot = Slot::dataset(name.clone());
         let shards = find(amt_stages::shards::NAME, &shard_slot)?
             .with_context(|| format!("dataset `{name}` has no shards `{variant}`"))?;
-        let notes = find(amt_stages::notes::NAME, &notes_slot)?
+        let notes = find(amt_stages::notes::NAME, &slot)?
             .with_context(|| format!("dataset `{name}` has no notes"))?;
-        for a in [&shards, &notes] {
+        let splits = find(amt_stages::split::NAME, &slot)?
+            .with_context(|| format!("dataset `{name}` has no splits"))?;
+        for a in [&shards, &notes, &splits] {
             out.pins.push(Pin {
                 stage: a.manifest.stage.clone(),
                 slot: a.manifest.slot.clone(),
                 key: a.manifest.key.clone(),
             });
         }
-        let segments = amt_stages::shards::read_segments(&shards)?;
-        let all_notes = Arc::new(amt_stages::notes::read::all_track_notes(&notes)?);
-        loaded.insert(name.clone(), (segments, all_notes));
+        loaded.insert(
+            name.clone(),
+            Loaded {
+                segments: amt_stages::shards::read_segments(&shards)?,
+                notes: Arc::new(amt_stages::notes::read::all_track_notes(&notes)?),
+                lists: amt_stages::split::read_lists(&splits)?,
+            },
+        );
     }
     for m in &plan.members {
-        let (segments, all_notes) = &loaded[&m.dataset];
-        let lists: std::collections::BTreeSet<&str> =
-            segments.iter().map(|s| s.split.as_str()).collect();
+        let d = &loaded[&m.dataset];
+        // Whether a segment's track is in list `l`: the official split is in the segment,
+        // named lists are joined here.
+        let in_list = |s: &SegmentInfo, l: &str| {
+            s.split == l || d.lists.get(l).is_some_and(|t| t.contains(&s.track_id))
+        };
+        let known = |l: &str| d.lists.contains_key(l);
         if !m.train.is_empty() {
-            let train: Vec<SegmentInfo> = segments
+            // A list named twice (the original's 2x oversampling) is read once.
+            let train: Vec<SegmentInfo> = d
+                .segments
                 .iter()
-                .filter(|s| m.train.contains(&s.split))
+                .filter(|s| m.train.iter().any(|l| in_list(s, l)))
                 .cloned()
                 .collect();
             if train.is_empty() {
+                let missing: Vec<&str> = m
+                    .train
+                    .iter()
+                    .map(String::as_str)
+                    .filter(|l| !known(l))
+                    .collect();
                 anyhow::bail!(
-                    "`{}` (dataset `{}`) has no training segments in its lists {}; the dataset has {}",
+                    "`{}` (dataset `{}`) has no training segments in its lists {}{}",
                     m.preset,
                     m.dataset,
                     m.train.join(", "),
-                    lists.iter().copied().collect::<Vec<_>>().join(", ")
+                    if missing.is_empty() {
+                        String::new()
+                    } else {
+                        format!(
+                            "; the dataset's adapter does not make {} (it has: {})",
+                            missing.join(", "),
+                            d.lists.keys().cloned().collect::<Vec<_>>().join(", ")
+                        )
+                    }
                 );
             }
             out.train.push(DatasetSegments {
@@ -223,14 +252,14 @@ fn load_with(
             (&m.test, &mut out.test, usize::MAX),
         ] {
             let Some(split) = split else { continue };
-            if !lists.contains(split.as_str()) {
+            if !known(split) {
                 tracing::warn!(
                     "`{}`: dataset `{}` has no split list `{split}`; nothing to score there",
                     m.preset,
                     m.dataset
                 );
             }
-            let tracks = eval_tracks(&m.preset, segments, split, all_notes, max);
+            let tracks = eval_tracks(&m.preset, &d.segments, |s| in_list(s, split), &d.notes, max);
             dest.push(EvalSet {
                 dataset: m.preset.clone(),
                 eval_vocab: plan.eval_vocab.clone().or_else(|| m.eval_vocab.clone()),
@@ -243,17 +272,17 @@ fn load_with(
     Ok(out)
 }
 
-/// The files of `split` (one mix each: the first), segments in order, with their notes; at
-/// most `max`, taken in track order.
+/// The files whose segments `pick` takes (one mix each: the first), segments in order, with
+/// their notes; at most `max`, taken in track order.
 fn eval_tracks(
     dataset: &str,
     segments: &[SegmentInfo],
-    split: &str,
+    pick: impl Fn(&SegmentInfo) -> bool,
     notes: &BTreeMap<String, amt_stages::notes::read::StemGroups>,
     max: usize,
 ) -> Vec<EvalTrack> {
     let mut by_track: BTreeMap<&str, Vec<&SegmentInfo>> = BTreeMap::new();
-    for s in segments.iter().filter(|s| s.split == split) {
+    for s in segments.iter().filter(|s| pick(s)) {
         by_track.entry(&s.track_id).or_default().push(s);
     }
     let mut out = Vec::new();

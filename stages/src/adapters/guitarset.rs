@@ -73,6 +73,32 @@ pub fn player_split<'a>(ids: impl Iterator<Item = &'a str>, seed: u64) -> Vec<(S
     out
 }
 
+/// YourMT3's named GuitarSet lists of each id (`00_BN1-129-Eb_comp`): `progression_<n>` (the
+/// digit after the style), `player_<n>` (the leading number), the style (`BN`, `Funk`, `SS`,
+/// `Jazz`, `Rock`) and `all`. Ids that do not follow the pattern are only in `all`. The
+/// `_pshift` lists need pitch-shifted renderings, which are not made (see README).
+pub fn named_lists<'a>(ids: impl Iterator<Item = &'a str>) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for id in ids {
+        out.push((id.to_string(), "all".to_string()));
+        let Some((player, rest)) = id.split_once('_') else {
+            continue;
+        };
+        let head = rest.split('-').next().unwrap_or(rest);
+        if let Ok(n) = player.parse::<u32>() {
+            out.push((id.to_string(), format!("player_{n}")));
+        }
+        if let Some(digit) = head.chars().last().filter(char::is_ascii_digit) {
+            out.push((id.to_string(), format!("progression_{digit}")));
+            let style = &head[..head.len() - 1];
+            if ["BN", "Funk", "SS", "Jazz", "Rock"].contains(&style) {
+                out.push((id.to_string(), style.to_string()));
+            }
+        }
+    }
+    out
+}
+
 /// `.../annotation/<id>.jams`.
 fn is_annotation(rel: &str) -> bool {
     rel.ends_with(".jams") && parent(rel).rsplit('/').next() == Some("annotation")
@@ -196,13 +222,36 @@ impl Adapter for GuitarSet {
         tracks: &[TrackSpec],
         seed: u64,
     ) -> Result<Vec<(String, String)>> {
-        Ok(player_split(tracks.iter().map(|t| t.id.as_str()), seed))
+        let ids = || tracks.iter().map(|t| t.id.as_str());
+        let mut rows = player_split(ids(), seed);
+        rows.extend(named_lists(ids()));
+        Ok(rows)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn named_lists_follow_the_id() {
+        let rows = named_lists(["00_BN1-129-Eb_comp", "05_Jazz3-150-C_solo", "odd"].into_iter());
+        let of = |id: &str| -> Vec<&str> {
+            rows.iter()
+                .filter(|(t, _)| t == id)
+                .map(|(_, l)| l.as_str())
+                .collect()
+        };
+        assert_eq!(
+            of("00_BN1-129-Eb_comp"),
+            ["all", "player_0", "progression_1", "BN"]
+        );
+        assert_eq!(
+            of("05_Jazz3-150-C_solo"),
+            ["all", "player_5", "progression_3", "Jazz"]
+        );
+        assert_eq!(of("odd"), ["all"]);
+    }
 
     #[test]
     fn annotation_files() {

@@ -73,9 +73,11 @@ pub trait Adapter: Send + Sync {
     fn audio(&self, files: &DatasetFiles, track: &TrackSpec)
     -> Result<Result<TrackAudio, Problem>>;
 
-    /// The dataset's official split of each track (`train`, `validation`, `test`), as YourMT3
-    /// reads it; tracks it does not place are left out. `seed` drives the splits YourMT3 drew
-    /// at random (GuitarSet's players).
+    /// (track, list) rows: the dataset's official split of each track (`train`, `validation`,
+    /// `test`: at most one per track), as YourMT3 reads it, and YourMT3's other named lists
+    /// (a track may be in many, e.g. GuitarSet's `progression_1`, `BN`, `all`); tracks it does
+    /// not place are left out. `seed` drives the splits YourMT3 drew at random (GuitarSet's
+    /// players).
     fn splits(
         &self,
         files: &DatasetFiles,
