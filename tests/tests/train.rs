@@ -6,8 +6,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::Home;
 use common::tiny::{json_of, run_dir, tiny_dataset, tiny_train};
+use common::{Home, wav};
 
 /// blake3 of a checkpoint's weights and optimiser moments, as its state records them.
 fn hashes(ckpt: &Path) -> (String, String) {
@@ -140,28 +140,6 @@ fn a_corrupt_checkpoint_is_named_and_the_previous_one_used() {
     let out = home.run(&["transcribe", "--exp", "nope", "-o", "out", "a.wav"]);
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("run `nope` has no usable checkpoint"));
-}
-
-/// 16-bit PCM WAV bytes.
-fn wav(samples: &[f32], rate: u32, channels: u16) -> Vec<u8> {
-    let data_len = (samples.len() * 2) as u32;
-    let mut out = Vec::new();
-    out.extend_from_slice(b"RIFF");
-    out.extend_from_slice(&(36 + data_len).to_le_bytes());
-    out.extend_from_slice(b"WAVEfmt ");
-    out.extend_from_slice(&16u32.to_le_bytes());
-    out.extend_from_slice(&1u16.to_le_bytes());
-    out.extend_from_slice(&channels.to_le_bytes());
-    out.extend_from_slice(&rate.to_le_bytes());
-    out.extend_from_slice(&(rate * 2 * u32::from(channels)).to_le_bytes());
-    out.extend_from_slice(&(2 * channels).to_le_bytes());
-    out.extend_from_slice(&16u16.to_le_bytes());
-    out.extend_from_slice(b"data");
-    out.extend_from_slice(&data_len.to_le_bytes());
-    for s in samples {
-        out.extend_from_slice(&((s.clamp(-1.0, 1.0) * 32767.0) as i16).to_le_bytes());
-    }
-    out
 }
 
 #[test]

@@ -17,7 +17,8 @@
 //! and publishes the other tracks. A folder with no recognisable layout at all is an error.
 //!
 //! ## Choosing an adapter
-//! The `notes` stage's `adapter` setting picks one: `"slakh"`, `"maestro"`, `"guitarset"`, or
+//! The `notes` stage's `adapter` setting picks one: `"slakh"`, `"maestro"`, `"guitarset"`,
+//! `"egmd"`, or
 //! `"auto"` (the default), which takes the adapter whose name the dataset's name contains,
 //! ignoring case (`babyslakh_16k`, `slakh2100_flac_redux` -> slakh; `maestro-v3.0.0` ->
 //! maestro; `GuitarSet` -> guitarset). A dataset with another name gets no `notes` stage
@@ -28,6 +29,7 @@
 //! ```
 //! Official splits are read by the `split` stage (not built yet).
 
+pub mod egmd;
 pub mod guitarset;
 pub mod maestro;
 pub mod slakh;
@@ -47,6 +49,7 @@ pub const NAMES: &[&str] = &[
     slakh::NAME,
     maestro::NAME,
     guitarset::NAME,
+    egmd::NAME,
     synth_demo::NAME,
 ];
 
@@ -139,6 +142,7 @@ pub fn by_name(name: &str) -> Option<Box<dyn Adapter>> {
         slakh::NAME => Some(Box::new(slakh::Slakh)),
         maestro::NAME => Some(Box::new(maestro::Maestro)),
         guitarset::NAME => Some(Box::new(guitarset::GuitarSet)),
+        egmd::NAME => Some(Box::new(egmd::Egmd)),
         synth_demo::NAME => Some(Box::new(synth_demo::SynthDemo)),
         _ => None,
     }
@@ -360,6 +364,52 @@ pub(crate) fn file_stem(rel: &str) -> &str {
     name.rsplit_once('.').map(|(s, _)| s).unwrap_or(name)
 }
 
+/// CSV rows (RFC 4180: quoted fields may hold commas, doubled quotes and line breaks), each
+/// with the 1-based line it starts on. Empty lines are skipped.
+pub(crate) fn parse_csv(text: &str) -> Vec<(usize, Vec<String>)> {
+    let mut rows = Vec::new();
+    let mut fields: Vec<String> = Vec::new();
+    let mut field = String::new();
+    let (mut line, mut start) = (1usize, 1usize);
+    let mut quoted = false;
+    let mut chars = text.chars().peekable();
+    let mut end_row = |fields: &mut Vec<String>, field: &mut String, start: usize| {
+        fields.push(std::mem::take(field));
+        if !(fields.len() == 1 && fields[0].trim().is_empty()) {
+            rows.push((start, std::mem::take(fields)));
+        }
+        fields.clear();
+    };
+    while let Some(c) = chars.next() {
+        match (quoted, c) {
+            (true, '"') if chars.peek() == Some(&'"') => {
+                chars.next();
+                field.push('"');
+            }
+            (true, '"') => quoted = false,
+            (true, c) => {
+                if c == '\n' {
+                    line += 1;
+                }
+                field.push(c);
+            }
+            (false, '"') => quoted = true,
+            (false, ',') => fields.push(std::mem::take(&mut field)),
+            (false, '\r') => {}
+            (false, '\n') => {
+                end_row(&mut fields, &mut field, start);
+                line += 1;
+                start = line;
+            }
+            (false, c) => field.push(c),
+        }
+    }
+    if !field.is_empty() || !fields.is_empty() {
+        end_row(&mut fields, &mut field, start);
+    }
+    rows
+}
+
 /// Keeps the first track of each id; later ones become problems naming both files.
 pub(crate) fn dedup_ids(tracks: Vec<TrackSpec>, problems: &mut Vec<Problem>) -> Vec<TrackSpec> {
     let mut seen: BTreeMap<String, String> = BTreeMap::new();
@@ -493,5 +543,22 @@ mod tests {
         assert_eq!(problems.len(), 1);
         assert_eq!(problems[0].path, "y/A/m.yaml");
         assert!(problems[0].error.contains("x/A/m.yaml"));
+    }
+}
+
+#[cfg(test)]
+mod csv_tests {
+    use super::parse_csv;
+
+    #[test]
+    fn csv_quotes_commas_line_breaks_and_line_numbers() {
+        let rows = parse_csv("a,b,c\r\n1,\"x, y\",\"say \"\"hi\"\"\"\n\n2,\"two\nlines\",z\n3,,\n");
+        let lines: Vec<usize> = rows.iter().map(|r| r.0).collect();
+        assert_eq!(lines, [1, 2, 4, 6]);
+        assert_eq!(rows[1].1, ["1", "x, y", "say \"hi\""]);
+        assert_eq!(rows[2].1, ["2", "two\nlines", "z"]);
+        assert_eq!(rows[3].1, ["3", "", ""]);
+        // No final line break.
+        assert_eq!(parse_csv("a,b").len(), 1);
     }
 }
