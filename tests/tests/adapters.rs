@@ -75,3 +75,64 @@ fn egmd_tree_builds_to_shards_with_its_lists() {
         "n\n4\n"
     );
 }
+
+/// MIR-ST500: the mixture with its two stems and the separated vocals as separate tracks,
+/// YourMT3's lists, and singing notes (program 100).
+#[test]
+fn mir_st500_tree_builds_to_shards_with_its_lists() {
+    let home = Home::new();
+    let root = home.path().join("mir_st500");
+    let ann = serde_json::json!({
+        "3": [[0.5, 1.0, 60], [1.2, 1.9, 62.4]],
+        "402": [[0.2, 0.8, 57]],
+    });
+    std::fs::create_dir_all(root.join("MIR-ST500_20210206")).unwrap();
+    std::fs::write(
+        root.join("MIR-ST500_20210206/MIR-ST500_corrected.json"),
+        ann.to_string(),
+    )
+    .unwrap();
+    let tone = |f: f32| -> Vec<f32> {
+        (0..16_000 * 3)
+            .map(|i| 0.2 * (i as f32 * f * std::f32::consts::TAU / 16_000.0).sin())
+            .collect()
+    };
+    for (split, song) in [("train", 3), ("test", 402)] {
+        let d = root.join(format!("{split}/{song}"));
+        std::fs::create_dir_all(&d).unwrap();
+        std::fs::write(
+            d.join("converted_Mixture.wav"),
+            wav(&tone(330.0), 16_000, 1),
+        )
+        .unwrap();
+        std::fs::write(d.join("vocals.wav"), wav(&tone(262.0), 16_000, 1)).unwrap();
+        std::fs::write(d.join("accompaniment.wav"), wav(&tone(110.0), 16_000, 1)).unwrap();
+    }
+    home.ok(&["run", "-d", "mir_st500", "--until", "shards"]);
+    assert_eq!(
+        home.sql_csv(
+            "SELECT split, string_agg(track_id, ' ' ORDER BY track_id) AS tracks FROM splits \
+             GROUP BY 1 ORDER BY 1"
+        ),
+        "split,tracks\nall,3 402\nall_stem,3 402\nall_vocal,3_vocal 402_vocal\ntest,402\n\
+         test_vocal,402_vocal\ntrain,3\ntrain_stem,3\ntrain_vocal,3_vocal\n"
+    );
+    assert_eq!(
+        home.sql_csv(
+            "SELECT track_id, count(*) AS n, min(program) AS p FROM notes \
+             GROUP BY 1 ORDER BY 1"
+        ),
+        "track_id,n,p\n3,2,100\n3_vocal,2,100\n402,1,100\n402_vocal,1,100\n"
+    );
+    assert_eq!(
+        home.sql_csv(
+            "SELECT stem_id, program FROM stems WHERE track_id = '3' AND stem_id <> 'mix' \
+             ORDER BY 1"
+        ),
+        "stem_id,program\naccompaniment,129\nvocals,100\n"
+    );
+    assert_eq!(
+        home.sql_csv("SELECT count(DISTINCT track_id) AS n FROM segments"),
+        "n\n4\n"
+    );
+}

@@ -18,7 +18,7 @@
 //!
 //! ## Choosing an adapter
 //! The `notes` stage's `adapter` setting picks one: `"slakh"`, `"maestro"`, `"guitarset"`,
-//! `"egmd"`, or
+//! `"egmd"`, `"mir_st500"`, `"cmedia"`, or
 //! `"auto"` (the default), which takes the adapter whose name the dataset's name contains,
 //! ignoring case (`babyslakh_16k`, `slakh2100_flac_redux` -> slakh; `maestro-v3.0.0` ->
 //! maestro; `GuitarSet` -> guitarset). A dataset with another name gets no `notes` stage
@@ -32,6 +32,7 @@
 pub mod egmd;
 pub mod guitarset;
 pub mod maestro;
+pub mod singing;
 pub mod slakh;
 pub mod synth_demo;
 
@@ -50,6 +51,8 @@ pub const NAMES: &[&str] = &[
     maestro::NAME,
     guitarset::NAME,
     egmd::NAME,
+    singing::MIR_ST500.name,
+    singing::CMEDIA.name,
     synth_demo::NAME,
 ];
 
@@ -143,6 +146,8 @@ pub fn by_name(name: &str) -> Option<Box<dyn Adapter>> {
         maestro::NAME => Some(Box::new(maestro::Maestro)),
         guitarset::NAME => Some(Box::new(guitarset::GuitarSet)),
         egmd::NAME => Some(Box::new(egmd::Egmd)),
+        n if n == singing::MIR_ST500.name => Some(Box::new(singing::MIR_ST500)),
+        n if n == singing::CMEDIA.name => Some(Box::new(singing::CMEDIA)),
         synth_demo::NAME => Some(Box::new(synth_demo::SynthDemo)),
         _ => None,
     }
