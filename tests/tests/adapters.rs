@@ -136,3 +136,49 @@ fn mir_st500_tree_builds_to_shards_with_its_lists() {
         "n\n4\n"
     );
 }
+
+/// URMP: a piece folder with its mix, one recording and note file per part, and the parts'
+/// programs in `notes` and `stems`.
+#[test]
+fn urmp_tree_builds_to_shards_with_its_parts() {
+    let home = Home::new();
+    let piece = home.path().join("urmp/02_Sonata_vn_vn");
+    std::fs::create_dir_all(&piece).unwrap();
+    let tone = |f: f32| -> Vec<f32> {
+        (0..48_000 * 3)
+            .map(|i| 0.2 * (i as f32 * f * std::f32::consts::TAU / 48_000.0).sin())
+            .collect()
+    };
+    std::fs::write(
+        piece.join("AuMix_02_Sonata_vn_vn.wav"),
+        wav(&tone(440.0), 48_000, 1),
+    )
+    .unwrap();
+    for (k, f) in [(1, 440.0), (2, 659.26)] {
+        std::fs::write(
+            piece.join(format!("AuSep_{k}_vn_02_Sonata.wav")),
+            wav(&tone(f), 48_000, 1),
+        )
+        .unwrap();
+        std::fs::write(
+            piece.join(format!("Notes_{k}_vn_02_Sonata.txt")),
+            format!("0.100\t{f:.2}\t1.000\n1.500\t{f:.2}\t0.800\n"),
+        )
+        .unwrap();
+    }
+    home.ok(&["run", "-d", "urmp", "--until", "shards"]);
+    assert_eq!(
+        home.sql_csv("SELECT split FROM splits ORDER BY 1"),
+        "split\nall\ntest\n"
+    );
+    assert_eq!(
+        home.sql_csv(
+            "SELECT pitch, count(*) AS n, min(program) AS p FROM notes GROUP BY 1 ORDER BY 1"
+        ),
+        "pitch,n,p\n69,2,40\n76,2,40\n"
+    );
+    assert_eq!(
+        home.sql_csv("SELECT stem_id, program FROM stems WHERE stem_id <> 'mix' ORDER BY 1"),
+        "stem_id,program\n1_vn,40\n2_vn,40\n"
+    );
+}

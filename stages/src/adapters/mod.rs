@@ -18,7 +18,7 @@
 //!
 //! ## Choosing an adapter
 //! The `notes` stage's `adapter` setting picks one: `"slakh"`, `"maestro"`, `"guitarset"`,
-//! `"egmd"`, `"mir_st500"`, `"cmedia"`, or
+//! `"egmd"`, `"mir_st500"`, `"cmedia"`, `"urmp"`, or
 //! `"auto"` (the default), which takes the adapter whose name the dataset's name contains,
 //! ignoring case (`babyslakh_16k`, `slakh2100_flac_redux` -> slakh; `maestro-v3.0.0` ->
 //! maestro; `GuitarSet` -> guitarset). A dataset with another name gets no `notes` stage
@@ -35,6 +35,7 @@ pub mod maestro;
 pub mod singing;
 pub mod slakh;
 pub mod synth_demo;
+pub mod urmp;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -53,6 +54,7 @@ pub const NAMES: &[&str] = &[
     egmd::NAME,
     singing::MIR_ST500.name,
     singing::CMEDIA.name,
+    urmp::NAME,
     synth_demo::NAME,
 ];
 
@@ -148,6 +150,7 @@ pub fn by_name(name: &str) -> Option<Box<dyn Adapter>> {
         egmd::NAME => Some(Box::new(egmd::Egmd)),
         n if n == singing::MIR_ST500.name => Some(Box::new(singing::MIR_ST500)),
         n if n == singing::CMEDIA.name => Some(Box::new(singing::CMEDIA)),
+        urmp::NAME => Some(Box::new(urmp::Urmp)),
         synth_demo::NAME => Some(Box::new(synth_demo::SynthDemo)),
         _ => None,
     }
