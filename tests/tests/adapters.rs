@@ -182,3 +182,52 @@ fn urmp_tree_builds_to_shards_with_its_parts() {
         "stem_id,program\n1_vn,40\n2_vn,40\n"
     );
 }
+
+/// MAPS in YourMT3's layout: `train`/`test` folders of MUS pieces, piano notes (program 0),
+/// and a train piece of a test song left out of `train`.
+#[test]
+fn maps_tree_builds_to_shards_with_its_lists() {
+    use amt_symbolic::Note;
+    let home = Home::new();
+    let root = home.path().join("maps");
+    let notes: Vec<Note> = (0..4)
+        .map(|i| Note {
+            is_drum: false,
+            program: 0,
+            onset: 0.4 * i as f64,
+            offset: 0.4 * i as f64 + 0.3,
+            pitch: 60 + 2 * i as u8,
+            velocity: 1,
+        })
+        .collect();
+    let midi = amt_symbolic::notes_to_midi(&notes).unwrap();
+    let audio: Vec<f32> = (0..16_000 * 2)
+        .map(|i| 0.1 * (i as f32 * 0.05).sin())
+        .collect();
+    for rel in [
+        "train/AkPnBcht/MUS/MAPS_MUS-alb_se3_AkPnBcht",
+        "train/AkPnBcht/MUS/MAPS_MUS-chpn-p19_AkPnBcht",
+        "test/ENSTDkCl/MUS/MAPS_MUS-chpn-p19_ENSTDkCl",
+    ] {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p.with_extension("mid"), &midi).unwrap();
+        std::fs::write(p.with_extension("wav"), wav(&audio, 16_000, 1)).unwrap();
+    }
+    home.ok(&["run", "-d", "maps", "--until", "shards"]);
+    assert_eq!(
+        home.sql_csv(
+            "SELECT split, string_agg(track_id, ' ' ORDER BY track_id) AS t FROM splits \
+             WHERE split <> 'all' GROUP BY 1 ORDER BY 1"
+        ),
+        "split,t\ntest,MAPS_MUS-chpn-p19_ENSTDkCl\ntrain,MAPS_MUS-alb_se3_AkPnBcht\n"
+    );
+    assert_eq!(
+        home.sql_csv("SELECT count(*) AS n, max(program) AS p FROM notes"),
+        "n,p\n12,0\n"
+    );
+    assert_eq!(
+        home.sql_csv("SELECT count(DISTINCT track_id) AS n FROM segments"),
+        "n\n3\n"
+    );
+}

@@ -18,7 +18,7 @@
 //!
 //! ## Choosing an adapter
 //! The `notes` stage's `adapter` setting picks one: `"slakh"`, `"maestro"`, `"guitarset"`,
-//! `"egmd"`, `"mir_st500"`, `"cmedia"`, `"urmp"`, or
+//! `"egmd"`, `"mir_st500"`, `"cmedia"`, `"urmp"`, `"maps"`, or
 //! `"auto"` (the default), which takes the adapter whose name the dataset's name contains,
 //! ignoring case (`babyslakh_16k`, `slakh2100_flac_redux` -> slakh; `maestro-v3.0.0` ->
 //! maestro; `GuitarSet` -> guitarset). A dataset with another name gets no `notes` stage
@@ -32,6 +32,7 @@
 pub mod egmd;
 pub mod guitarset;
 pub mod maestro;
+pub mod maps;
 pub mod singing;
 pub mod slakh;
 pub mod synth_demo;
@@ -55,6 +56,7 @@ pub const NAMES: &[&str] = &[
     singing::MIR_ST500.name,
     singing::CMEDIA.name,
     urmp::NAME,
+    maps::NAME,
     synth_demo::NAME,
 ];
 
@@ -151,6 +153,7 @@ pub fn by_name(name: &str) -> Option<Box<dyn Adapter>> {
         n if n == singing::MIR_ST500.name => Some(Box::new(singing::MIR_ST500)),
         n if n == singing::CMEDIA.name => Some(Box::new(singing::CMEDIA)),
         urmp::NAME => Some(Box::new(urmp::Urmp)),
+        maps::NAME => Some(Box::new(maps::Maps)),
         synth_demo::NAME => Some(Box::new(synth_demo::SynthDemo)),
         _ => None,
     }
