@@ -339,10 +339,20 @@ fn decode_into<W: Write>(
             Ok(d) => d,
             Err(p) => return Ok(TrackOutcome::Problem(p)),
         };
+        let stem_peak = peak_of(&samples);
         for (mix_i, sum) in &mut sums {
-            if let MixKind::Weights { weights, .. } = &audio.mixes[*mix_i].kind
+            if let MixKind::Weights {
+                weights,
+                normalise_stems,
+                ..
+            } = &audio.mixes[*mix_i].kind
                 && let Some((_, w)) = weights.iter().find(|(id, _)| id == &stem.stem_id)
             {
+                let w = if *normalise_stems && stem_peak > 0.0 {
+                    w / stem_peak
+                } else {
+                    *w
+                };
                 if sum.len() < samples.len() {
                     sum.resize(samples.len(), 0.0);
                 }
@@ -362,7 +372,7 @@ fn decode_into<W: Write>(
             source_channels: info.source_channels,
             file: file_rel.to_string(),
             batch: 0,
-            peak: peak_of(&samples),
+            peak: stem_peak,
         });
         rows.last_mut().expect("pushed").batch = writer.push(samples).map_err(arrow_err)? as u32;
     }

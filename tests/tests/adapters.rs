@@ -231,3 +231,68 @@ fn maps_tree_builds_to_shards_with_its_lists() {
         "n\n3\n"
     );
 }
+
+/// ENST-drums: a minus-one piece becomes its wet-mix track and two accompaniment mixes computed
+/// from peak-normalised stems (then peak-normalised themselves), in YourMT3's lists.
+#[test]
+fn enst_tree_builds_accompaniment_mixes_and_lists() {
+    let home = Home::new();
+    let root = home.path().join("enstdrums");
+    let tone = |f: f32, a: f32| -> Vec<f32> {
+        (0..44_100 * 2)
+            .map(|i| a * (i as f32 * f * std::f32::consts::TAU / 44_100.0).sin())
+            .collect()
+    };
+    for (name, acc) in [
+        ("001_hits_snare-drum_sticks_x6", false),
+        ("061_minus-one_rock", true),
+    ] {
+        let ann = root.join("drummer_2/annotation");
+        std::fs::create_dir_all(&ann).unwrap();
+        std::fs::write(
+            ann.join(format!("{name}.txt")),
+            "0.250 bd\n0.750 sd-\n1.250 chh\n",
+        )
+        .unwrap();
+        let wet = root.join("drummer_2/audio/wet_mix");
+        std::fs::create_dir_all(&wet).unwrap();
+        std::fs::write(
+            wet.join(format!("{name}.wav")),
+            wav(&tone(100.0, 0.5), 44_100, 1),
+        )
+        .unwrap();
+        if acc {
+            let a = root.join("drummer_2/audio/accompaniment");
+            std::fs::create_dir_all(&a).unwrap();
+            std::fs::write(
+                a.join(format!("{name}.wav")),
+                wav(&tone(300.0, 0.1), 44_100, 1),
+            )
+            .unwrap();
+        }
+    }
+    home.ok(&["run", "-d", "enstdrums", "--until", "shards"]);
+    assert_eq!(
+        home.sql_csv(
+            "SELECT split, string_agg(track_id, ' ' ORDER BY track_id) AS t FROM splits \
+             GROUP BY 1 ORDER BY 1"
+        ),
+        "split,t\nall_dtd,2_001\nall_dtm,2_001 2_061_r2\nall_dtp,2_001 2_061\n\
+         drummer_2_dtm,2_001 2_061_r2\ndrummer_2_dtp,2_001 2_061\nvalidation_dtm,2_061_r1 2_061_r2\n\
+         validation_dtp,2_061\n"
+    );
+    // The r2 mix: two stems (drums 128, accompaniment 129), the mix peak-normalised to 1.
+    let stems = home.sql_csv(
+        "SELECT stem_id, kind, program, round(peak, 2) AS peak FROM stems \
+         WHERE track_id = '2_061_r2' ORDER BY 2 DESC, 1",
+    );
+    assert_eq!(
+        stems,
+        "stem_id,kind,program,peak\naccompaniment,stem,129,0.1\ndrums,stem,128,0.5\n\
+         accompaniment_mix_r2,mix,,1.0\n"
+    );
+    assert_eq!(
+        home.sql_csv("SELECT min(program) AS p, count(*) AS n FROM notes WHERE track_id = '2_061'"),
+        "p,n\n128,3\n"
+    );
+}

@@ -18,7 +18,7 @@
 //!
 //! ## Choosing an adapter
 //! The `notes` stage's `adapter` setting picks one: `"slakh"`, `"maestro"`, `"guitarset"`,
-//! `"egmd"`, `"mir_st500"`, `"cmedia"`, `"urmp"`, `"maps"`, or
+//! `"egmd"`, `"mir_st500"`, `"cmedia"`, `"urmp"`, `"maps"`, `"enstdrums"`, or
 //! `"auto"` (the default), which takes the adapter whose name the dataset's name contains,
 //! ignoring case (`babyslakh_16k`, `slakh2100_flac_redux` -> slakh; `maestro-v3.0.0` ->
 //! maestro; `GuitarSet` -> guitarset). A dataset with another name gets no `notes` stage
@@ -30,6 +30,7 @@
 //! Official splits are read by the `split` stage (not built yet).
 
 pub mod egmd;
+pub mod enst;
 pub mod guitarset;
 pub mod maestro;
 pub mod maps;
@@ -57,6 +58,7 @@ pub const NAMES: &[&str] = &[
     singing::CMEDIA.name,
     urmp::NAME,
     maps::NAME,
+    enst::NAME,
     synth_demo::NAME,
 ];
 
@@ -139,6 +141,8 @@ pub enum MixKind {
     /// A weighted sum of the track's stems (by stem id), optionally peak-normalised.
     Weights {
         weights: Vec<(String, f32)>,
+        /// Divide each stem by its own peak before weighting (ENST's accompaniment mixes).
+        normalise_stems: bool,
         peak_normalise: bool,
     },
 }
@@ -154,6 +158,7 @@ pub fn by_name(name: &str) -> Option<Box<dyn Adapter>> {
         n if n == singing::CMEDIA.name => Some(Box::new(singing::CMEDIA)),
         urmp::NAME => Some(Box::new(urmp::Urmp)),
         maps::NAME => Some(Box::new(maps::Maps)),
+        enst::NAME => Some(Box::new(enst::Enst)),
         synth_demo::NAME => Some(Box::new(synth_demo::SynthDemo)),
         _ => None,
     }
