@@ -296,3 +296,57 @@ fn enst_tree_builds_accompaniment_mixes_and_lists() {
         "p,n\n128,3\n"
     );
 }
+
+/// MusicNet in YourMT3's layout: a recording with CSV labels, its synthesised rendering and its
+/// EM labels, as three tracks in their lists.
+#[test]
+fn musicnet_tree_builds_to_shards_with_its_lists() {
+    use amt_symbolic::Note;
+    let home = Home::new();
+    let root = home.path().join("musicnet");
+    let put = |rel: &str, bytes: &[u8]| {
+        let p = root.join(rel);
+        std::fs::create_dir_all(p.parent().unwrap()).unwrap();
+        std::fs::write(p, bytes).unwrap();
+    };
+    let audio: Vec<f32> = (0..44_100 * 2)
+        .map(|i| 0.1 * (i as f32 * 0.03).sin())
+        .collect();
+    let midi = amt_symbolic::notes_to_midi(&[Note {
+        is_drum: false,
+        program: 41,
+        onset: 0.1,
+        offset: 0.6,
+        pitch: 67,
+        velocity: 1,
+    }])
+    .unwrap();
+    put(
+        "train_labels/1733.csv",
+        b"start_time,end_time,instrument,note,start_beat,end_beat,note_value\n\
+          4410,26460,41,67,0.0,1.0,Quarter\n30870,44100,41,69,1.0,1.5,Eighth\n",
+    );
+    put("train_data/1733.wav", &wav(&audio, 44_100, 1));
+    put("train_labels_midi/1733.mid", &midi);
+    put("train_synth/1733.wav", &wav(&audio, 44_100, 1));
+    put("train_em/1733.mid", &midi);
+    home.ok(&["run", "-d", "musicnet", "--until", "shards"]);
+    assert_eq!(
+        home.sql_csv(
+            "SELECT split, string_agg(track_id, ' ' ORDER BY track_id) AS t FROM splits \
+             WHERE split LIKE 'validation%' OR split = 'train' GROUP BY 1 ORDER BY 1"
+        ),
+        "split,t\ntrain,1733\nvalidation_mt3_acoustic,1733\nvalidation_mt3_em,1733_em\n\
+         validation_mt3_synth,1733_synth\n"
+    );
+    assert_eq!(
+        home.sql_csv(
+            "SELECT track_id, count(*) AS n, min(program) AS p FROM notes GROUP BY 1 ORDER BY 1"
+        ),
+        "track_id,n,p\n1733,2,41\n1733_em,1,41\n1733_synth,1,41\n"
+    );
+    assert_eq!(
+        home.sql_csv("SELECT count(DISTINCT track_id) AS n FROM segments"),
+        "n\n3\n"
+    );
+}

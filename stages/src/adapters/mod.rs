@@ -18,7 +18,8 @@
 //!
 //! ## Choosing an adapter
 //! The `notes` stage's `adapter` setting picks one: `"slakh"`, `"maestro"`, `"guitarset"`,
-//! `"egmd"`, `"mir_st500"`, `"cmedia"`, `"urmp"`, `"maps"`, `"enstdrums"`, or
+//! `"egmd"`, `"mir_st500"`, `"cmedia"`, `"urmp"`, `"maps"`, `"enstdrums"`,
+//! `"musicnet"`, or
 //! `"auto"` (the default), which takes the adapter whose name the dataset's name contains,
 //! ignoring case (`babyslakh_16k`, `slakh2100_flac_redux` -> slakh; `maestro-v3.0.0` ->
 //! maestro; `GuitarSet` -> guitarset). A dataset with another name gets no `notes` stage
@@ -34,6 +35,7 @@ pub mod enst;
 pub mod guitarset;
 pub mod maestro;
 pub mod maps;
+pub mod musicnet;
 pub mod singing;
 pub mod slakh;
 pub mod synth_demo;
@@ -59,6 +61,7 @@ pub const NAMES: &[&str] = &[
     urmp::NAME,
     maps::NAME,
     enst::NAME,
+    musicnet::NAME,
     synth_demo::NAME,
 ];
 
@@ -159,6 +162,7 @@ pub fn by_name(name: &str) -> Option<Box<dyn Adapter>> {
         urmp::NAME => Some(Box::new(urmp::Urmp)),
         maps::NAME => Some(Box::new(maps::Maps)),
         enst::NAME => Some(Box::new(enst::Enst)),
+        musicnet::NAME => Some(Box::new(musicnet::MusicNet)),
         synth_demo::NAME => Some(Box::new(synth_demo::SynthDemo)),
         _ => None,
     }
