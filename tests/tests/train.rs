@@ -6,7 +6,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 
-use common::tiny::{json_of, run_dir, tiny_dataset, tiny_train};
+use common::tiny::{json_of, run_dir, tiny_args, tiny_dataset, tiny_train};
 use common::{Home, wav};
 
 /// blake3 of a checkpoint's weights and optimiser moments, as its state records them.
@@ -39,34 +39,10 @@ fn a_run_killed_while_saving_resumes_exactly() {
 
     // Killed (abort, as kill -9) while writing checkpoint 4: checkpoint 2 is intact.
     let dir = run_dir(&home, "resumed");
+    let args = tiny_args("resumed", 6, &[]);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
     let out = home
-        .cmd(&[
-            "train",
-            "resumed",
-            "--model",
-            "demo",
-            "-d",
-            "tiny-synth-demo",
-            "-el",
-            "32",
-            "-bsz",
-            "2",
-            "-it",
-            "6",
-            "-vit",
-            "1000",
-            "-pr",
-            "32",
-            "--device",
-            "cpu",
-            "--threads",
-            "1",
-            "--checkpoint-every",
-            "2",
-            "--val-max-num-files",
-            "1",
-            "--json",
-        ])
+        .cmd(&refs)
         .env("AMT_FAULT", "checkpoint-save-4")
         .output()
         .unwrap();

@@ -15,10 +15,9 @@ use amt_symbolic::note::DRUM_PROGRAM;
 use amt_symbolic::{MidiToNotesConfig, midi_to_notes};
 
 use super::{
-    Adapter, DatasetFiles, Listing, MixKind, MixSource, Problem, ReadOptions, StemNotes,
-    TrackAudio, TrackNotes, TrackSpec, dedup_ids, join, parent, parse_csv,
+    Adapter, DatasetFiles, Listing, Problem, ReadOptions, TrackAudio, TrackNotes, TrackSpec,
+    dedup_ids, file_mix_audio, join, parent, parse_csv, single_stem,
 };
-use crate::audio::Channels;
 use crate::{Error, Result};
 
 pub const NAME: &str = "egmd";
@@ -146,16 +145,10 @@ impl Adapter for Egmd {
             force_all_program_to: Some(DRUM_PROGRAM),
             ..options.midi.clone()
         };
-        Ok(match midi_to_notes(&bytes, &cfg) {
-            Ok(parsed) => Ok(TrackNotes {
-                duration_s: parsed.length_sec,
-                stems: vec![StemNotes {
-                    stem_id: None,
-                    notes: parsed.notes,
-                }],
-            }),
-            Err(e) => Err(Problem::new(&track.source, e)),
-        })
+        let parsed = midi_to_notes(&bytes, &cfg)
+            .map(|p| (p.notes, p.length_sec))
+            .map_err(|e| e.to_string());
+        Ok(single_stem(&track.source, parsed))
     }
 
     fn audio(
@@ -163,35 +156,9 @@ impl Adapter for Egmd {
         files: &DatasetFiles,
         track: &TrackSpec,
     ) -> Result<Result<TrackAudio, Problem>> {
-        let Some(audio) = track.meta.get("audio") else {
-            return Ok(Err(Problem::new(
-                &track.source,
-                "its CSV row names no audio",
-            )));
-        };
-        if !files.contains(audio) {
-            return Ok(Err(Problem::new(
-                audio,
-                format!(
-                    "listed in the CSV as the audio of `{}` but not in the dataset folder",
-                    track.id
-                ),
-            )));
-        }
-        let mut deps = vec![track.source.clone(), audio.clone()];
-        deps.extend(track.meta.get("metadata").cloned());
-        deps.sort();
-        Ok(Ok(TrackAudio {
-            stems: Vec::new(),
-            mixes: vec![MixSource {
-                name: "mix".into(),
-                kind: MixKind::File {
-                    path: audio.clone(),
-                    channels: Channels::Downmix,
-                },
-            }],
-            deps,
-        }))
+        let audio = track.meta.get("audio").map_or("", String::as_str);
+        let meta = track.meta.get("metadata").map_or("", String::as_str);
+        file_mix_audio(files, track, audio, "mix", &[meta])
     }
 
     /// The CSV's `split`, and `test_reduced`.

@@ -31,7 +31,7 @@ use amt_symbolic::note::DRUM_PROGRAM;
 
 use super::{
     Adapter, DatasetFiles, Listing, MixKind, MixSource, Problem, ReadOptions, StemNotes,
-    StemSource, TrackAudio, TrackNotes, TrackSpec,
+    StemSource, TrackAudio, TrackNotes, TrackSpec, file_mix_audio,
 };
 use crate::audio::Channels;
 use crate::{Error, Result};
@@ -221,19 +221,7 @@ impl Adapter for Enst {
         let get = |k: &str| track.meta.get(k).cloned().unwrap_or_default();
         let (wet, acc, audio) = (get("wet"), get("accompaniment"), get("audio"));
         if audio == "wet" {
-            let mut deps = vec![track.source.clone(), wet.clone()];
-            deps.sort();
-            return Ok(Ok(TrackAudio {
-                stems: Vec::new(),
-                mixes: vec![MixSource {
-                    name: "wet_mix".into(),
-                    kind: MixKind::File {
-                        path: wet,
-                        channels: Channels::Downmix,
-                    },
-                }],
-                deps,
-            }));
+            return file_mix_audio(files, track, &wet, "wet_mix", &[]);
         }
         if !files.contains(&acc) {
             return Ok(Err(Problem::new(&acc, "the accompaniment is missing")));
@@ -351,7 +339,7 @@ impl Adapter for Enst {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::testing::scan;
+    use crate::adapters::testing::{in_list, scan};
 
     #[test]
     fn hits_strip_names_and_name_bad_lines() {
@@ -404,15 +392,7 @@ mod tests {
             ]
         );
         let rows = Enst.splits(&files, &listing.tracks, 0).unwrap();
-        let list = |l: &str| -> Vec<&str> {
-            let mut v: Vec<&str> = rows
-                .iter()
-                .filter(|r| r.1 == l)
-                .map(|r| r.0.as_str())
-                .collect();
-            v.sort();
-            v
-        };
+        let list = |l: &str| in_list(&rows, l);
         assert_eq!(list("drummer_1_dtm"), ["1_001", "1_061_r2"]);
         assert_eq!(list("drummer_1_dtp"), ["1_001", "1_061"]);
         assert_eq!(list("all_dtm"), ["1_001", "1_061_r2", "3_013", "3_067_r2"]);

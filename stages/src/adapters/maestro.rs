@@ -12,10 +12,9 @@ use amt_symbolic::datasets::parse_maestro_metadata;
 use amt_symbolic::{MidiToNotesConfig, midi_to_notes};
 
 use super::{
-    Adapter, DatasetFiles, Listing, MixKind, MixSource, Problem, ReadOptions, StemNotes,
-    TrackAudio, TrackNotes, TrackSpec, dedup_ids, file_stem, join, parent,
+    Adapter, DatasetFiles, Listing, Problem, ReadOptions, TrackAudio, TrackNotes, TrackSpec,
+    dedup_ids, file_mix_audio, file_stem, join, meta_splits, parent, single_stem,
 };
-use crate::audio::Channels;
 use crate::{Error, Result};
 
 pub const NAME: &str = "maestro";
@@ -100,16 +99,10 @@ impl Adapter for Maestro {
             force_all_program_to: options.midi.force_all_program_to.or(Some(0)),
             ..options.midi.clone()
         };
-        Ok(match midi_to_notes(&bytes, &cfg) {
-            Ok(parsed) => Ok(TrackNotes {
-                duration_s: parsed.length_sec + 0.01,
-                stems: vec![StemNotes {
-                    stem_id: None,
-                    notes: parsed.notes,
-                }],
-            }),
-            Err(e) => Err(Problem::new(&track.source, e)),
-        })
+        let parsed = midi_to_notes(&bytes, &cfg)
+            .map(|p| (p.notes, p.length_sec + 0.01))
+            .map_err(|e| e.to_string());
+        Ok(single_stem(&track.source, parsed))
     }
     /// The performance's audio as its metadata lists it (`.wav`; YourMT3's 16 kHz release
     /// keeps the names).
@@ -118,35 +111,9 @@ impl Adapter for Maestro {
         files: &DatasetFiles,
         track: &TrackSpec,
     ) -> Result<Result<TrackAudio, Problem>> {
-        let Some(audio) = track.meta.get("audio") else {
-            return Ok(Err(Problem::new(
-                &track.source,
-                "its metadata names no audio file",
-            )));
-        };
-        if !files.contains(audio) {
-            return Ok(Err(Problem::new(
-                audio,
-                format!(
-                    "listed in the metadata as the audio of `{}` but not in the dataset folder",
-                    track.id
-                ),
-            )));
-        }
-        let mut deps = vec![track.source.clone(), audio.clone()];
-        deps.extend(track.meta.get("metadata").cloned());
-        deps.sort();
-        Ok(Ok(TrackAudio {
-            stems: Vec::new(),
-            mixes: vec![MixSource {
-                name: "mix".into(),
-                kind: MixKind::File {
-                    path: audio.clone(),
-                    channels: Channels::Downmix,
-                },
-            }],
-            deps,
-        }))
+        let audio = track.meta.get("audio").map_or("", String::as_str);
+        let meta = track.meta.get("metadata").map_or("", String::as_str);
+        file_mix_audio(files, track, audio, "mix", &[meta])
     }
 
     /// The metadata's `split` column.
@@ -156,10 +123,7 @@ impl Adapter for Maestro {
         tracks: &[TrackSpec],
         _seed: u64,
     ) -> Result<Vec<(String, String)>> {
-        Ok(tracks
-            .iter()
-            .filter_map(|t| Some((t.id.clone(), t.meta.get("split")?.clone())))
-            .collect())
+        Ok(meta_splits(tracks))
     }
 }
 

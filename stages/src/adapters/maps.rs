@@ -15,10 +15,9 @@ use std::collections::BTreeSet;
 use amt_symbolic::midi_to_notes;
 
 use super::{
-    Adapter, DatasetFiles, Listing, MixKind, MixSource, Problem, ReadOptions, StemNotes,
-    TrackAudio, TrackNotes, TrackSpec, file_stem,
+    Adapter, DatasetFiles, Listing, Problem, ReadOptions, TrackAudio, TrackNotes, TrackSpec,
+    file_mix_audio, file_stem, single_stem,
 };
-use crate::audio::Channels;
 use crate::{Error, Result};
 
 pub const NAME: &str = "maps";
@@ -106,22 +105,16 @@ impl Adapter for Maps {
             force_all_program_to: Some(0),
             ..options.midi.clone()
         };
-        Ok(match midi_to_notes(&bytes, &cfg) {
-            Ok(parsed) => {
-                let mut notes = parsed.notes;
+        let parsed = midi_to_notes(&bytes, &cfg)
+            .map(|p| {
+                let mut notes = p.notes;
                 for n in &mut notes {
                     n.program = 0;
                 }
-                Ok(TrackNotes {
-                    duration_s: parsed.length_sec,
-                    stems: vec![StemNotes {
-                        stem_id: None,
-                        notes,
-                    }],
-                })
-            }
-            Err(e) => Err(Problem::new(&track.source, e)),
-        })
+                (notes, p.length_sec)
+            })
+            .map_err(|e| e.to_string());
+        Ok(single_stem(&track.source, parsed))
     }
 
     fn audio(
@@ -129,23 +122,8 @@ impl Adapter for Maps {
         files: &DatasetFiles,
         track: &TrackSpec,
     ) -> Result<Result<TrackAudio, Problem>> {
-        let audio = track.meta.get("audio").cloned().unwrap_or_default();
-        if !files.contains(&audio) {
-            return Ok(Err(Problem::new(&audio, "not in the dataset folder")));
-        }
-        let mut deps = vec![track.source.clone(), audio.clone()];
-        deps.sort();
-        Ok(Ok(TrackAudio {
-            stems: Vec::new(),
-            mixes: vec![MixSource {
-                name: "mix".into(),
-                kind: MixKind::File {
-                    path: audio,
-                    channels: Channels::Downmix,
-                },
-            }],
-            deps,
-        }))
+        let audio = track.meta.get("audio").map_or("", String::as_str);
+        file_mix_audio(files, track, audio, "mix", &[])
     }
 
     fn splits(
@@ -178,7 +156,7 @@ impl Adapter for Maps {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::testing::scan;
+    use crate::adapters::testing::{in_list, scan};
     use amt_symbolic::Note;
 
     #[test]
@@ -228,12 +206,7 @@ mod tests {
         assert_eq!(listing.tracks.len(), 3);
         let mut rows = Maps.splits(&files, &listing.tracks, 0).unwrap();
         rows.sort();
-        let list = |l: &str| -> Vec<&str> {
-            rows.iter()
-                .filter(|r| r.1 == l)
-                .map(|r| r.0.as_str())
-                .collect()
-        };
+        let list = |l: &str| in_list(&rows, l);
         assert_eq!(list("train"), ["MAPS_MUS-alb_se3_AkPnBcht"]);
         assert_eq!(list("test"), ["MAPS_MUS-chpn-p19_ENSTDkCl"]);
         assert_eq!(list("all").len(), 3);

@@ -384,6 +384,67 @@ pub(crate) fn file_stem(rel: &str) -> &str {
     name.rsplit_once('.').map(|(s, _)| s).unwrap_or(name)
 }
 
+/// The audio of a track that is one file of the dataset (mixed down to mono), mix `mix`; the
+/// track's own file and `extra_deps` are its other dependencies. A missing file is a problem.
+pub(crate) fn file_mix_audio(
+    files: &DatasetFiles,
+    track: &TrackSpec,
+    audio: &str,
+    mix: &str,
+    extra_deps: &[&str],
+) -> Result<std::result::Result<TrackAudio, Problem>> {
+    if audio.is_empty() || !files.contains(audio) {
+        return Ok(Err(Problem::new(
+            if audio.is_empty() {
+                &track.source
+            } else {
+                audio
+            },
+            format!("the audio of `{}` is not in the dataset folder", track.id),
+        )));
+    }
+    let mut deps = vec![track.source.clone(), audio.to_string()];
+    deps.extend(extra_deps.iter().map(|d| d.to_string()));
+    deps.sort();
+    deps.dedup();
+    Ok(Ok(TrackAudio {
+        stems: Vec::new(),
+        mixes: vec![MixSource {
+            name: mix.to_string(),
+            kind: MixKind::File {
+                path: audio.to_string(),
+                channels: crate::audio::Channels::Downmix,
+            },
+        }],
+        deps,
+    }))
+}
+
+/// The notes of a track without stems, or the problem reading them.
+pub(crate) fn single_stem(
+    source: &str,
+    notes: std::result::Result<(Vec<Note>, f64), String>,
+) -> std::result::Result<TrackNotes, Problem> {
+    match notes {
+        Ok((notes, duration_s)) => Ok(TrackNotes {
+            duration_s,
+            stems: vec![StemNotes {
+                stem_id: None,
+                notes,
+            }],
+        }),
+        Err(e) => Err(Problem::new(source, e)),
+    }
+}
+
+/// (track id, list) rows from each track's `split` fact.
+pub(crate) fn meta_splits(tracks: &[TrackSpec]) -> Vec<(String, String)> {
+    tracks
+        .iter()
+        .filter_map(|t| Some((t.id.clone(), t.meta.get("split")?.clone())))
+        .collect()
+}
+
 /// CSV rows (RFC 4180: quoted fields may hold commas, doubled quotes and line breaks), each
 /// with the 1-based line it starts on. Empty lines are skipped.
 pub(crate) fn parse_csv(text: &str) -> Vec<(usize, Vec<String>)> {
@@ -490,6 +551,17 @@ pub(crate) mod testing {
         let mut files = BTreeMap::new();
         walk(dir, dir, &mut files);
         DatasetFiles::new(dataset, dir, files)
+    }
+
+    /// The tracks of list `list` in (track, list) rows, sorted.
+    pub fn in_list<'a>(rows: &'a [(String, String)], list: &str) -> Vec<&'a str> {
+        let mut v: Vec<&str> = rows
+            .iter()
+            .filter(|r| r.1 == list)
+            .map(|r| r.0.as_str())
+            .collect();
+        v.sort();
+        v
     }
 
     /// Copies a file, creating the destination's folders.

@@ -28,10 +28,9 @@ use std::collections::{BTreeMap, BTreeSet};
 use amt_symbolic::{Note, midi_to_notes, mix_notes};
 
 use super::{
-    Adapter, DatasetFiles, Listing, MixKind, MixSource, Problem, ReadOptions, StemNotes,
-    TrackAudio, TrackNotes, TrackSpec, file_stem, parent, parse_csv,
+    Adapter, DatasetFiles, Listing, Problem, ReadOptions, TrackAudio, TrackNotes, TrackSpec,
+    file_mix_audio, file_stem, parent, parse_csv, single_stem,
 };
-use crate::audio::Channels;
 use crate::{Error, Result};
 
 pub const NAME: &str = "musicnet";
@@ -215,16 +214,11 @@ impl Adapter for MusicNet {
                 .map(|m| m.notes)
                 .map_err(|e| e.to_string())
         };
-        Ok(match notes {
-            Ok(notes) => Ok(TrackNotes {
-                duration_s: notes.iter().map(|n| n.offset).fold(0.0, f64::max),
-                stems: vec![StemNotes {
-                    stem_id: None,
-                    notes,
-                }],
-            }),
-            Err(e) => Err(Problem::new(&track.source, e)),
-        })
+        let notes = notes.map(|n| {
+            let duration = n.iter().map(|n| n.offset).fold(0.0, f64::max);
+            (n, duration)
+        });
+        Ok(single_stem(&track.source, notes))
     }
 
     fn audio(
@@ -232,23 +226,8 @@ impl Adapter for MusicNet {
         files: &DatasetFiles,
         track: &TrackSpec,
     ) -> Result<Result<TrackAudio, Problem>> {
-        let audio = track.meta.get("audio").cloned().unwrap_or_default();
-        if !files.contains(&audio) {
-            return Ok(Err(Problem::new(&audio, "not in the dataset folder")));
-        }
-        let mut deps = vec![track.source.clone(), audio.clone()];
-        deps.sort();
-        Ok(Ok(TrackAudio {
-            stems: Vec::new(),
-            mixes: vec![MixSource {
-                name: "mix".into(),
-                kind: MixKind::File {
-                    path: audio,
-                    channels: Channels::Downmix,
-                },
-            }],
-            deps,
-        }))
+        let audio = track.meta.get("audio").map_or("", String::as_str);
+        file_mix_audio(files, track, audio, "mix", &[])
     }
 
     fn splits(
@@ -333,7 +312,7 @@ impl Adapter for MusicNet {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::adapters::testing::scan;
+    use crate::adapters::testing::{in_list, scan};
 
     const HEADER: &str = "start_time,end_time,instrument,note,start_beat,end_beat,note_value\n";
 
@@ -399,15 +378,7 @@ mod tests {
             ]
         );
         let rows = MusicNet.splits(&files, &listing.tracks, 0).unwrap();
-        let list = |l: &str| -> Vec<&str> {
-            let mut v: Vec<&str> = rows
-                .iter()
-                .filter(|r| r.1 == l)
-                .map(|r| r.0.as_str())
-                .collect();
-            v.sort();
-            v
-        };
+        let list = |l: &str| in_list(&rows, l);
         assert_eq!(list("validation_mt3_em"), ["1733_em"]);
         assert_eq!(list("validation_mt3_synth"), ["1733_synth"]);
         assert_eq!(list("test_thickstun_ext_em"), ["1759_em"]);

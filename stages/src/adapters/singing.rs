@@ -387,10 +387,13 @@ mod tests {
         let mut rows = a.splits(&files, &listing.tracks, 0).unwrap();
         rows.sort();
         let of = |id: &str| -> Vec<&str> {
-            rows.iter()
+            let mut v: Vec<&str> = rows
+                .iter()
                 .filter(|(t, _)| t == id)
                 .map(|(_, l)| l.as_str())
-                .collect()
+                .collect();
+            v.sort();
+            v
         };
         assert_eq!(of("1"), ["all", "all_stem", "train", "train_stem"]);
         assert_eq!(of("1_vocal"), ["all_vocal", "train_vocal"]);
