@@ -27,6 +27,11 @@ pub enum DatasetError {
     BadPath(PathBuf),
     #[error("could not generate the dataset `{0}`: {1}")]
     Generate(String, String),
+    #[error(
+        "the name of dataset `{0}` matches the adapters {1}; say which one reads it: \
+         `[dataset.{0}] adapter = \"...\"` in amt.toml"
+    )]
+    AmbiguousAdapter(String, String),
     #[error(transparent)]
     Store(#[from] amt_cache::Error),
 }
@@ -144,7 +149,10 @@ pub fn resolve_with(
                 None => Source::Local,
             };
             DatasetSpec {
-                adapter: amt_stages::adapters::detect(&item).map(str::to_string),
+                // The registry names the adapter of its datasets; other names imply one.
+                adapter: entry
+                    .and_then(|e| e.adapter.clone())
+                    .or_else(|| amt_stages::adapters::detect(&item).map(str::to_string)),
                 name: item,
                 folder,
                 source,
@@ -164,6 +172,14 @@ pub fn resolve_with(
         }
         if let Some(a) = config.dataset_adapter(&spec.name) {
             spec.adapter = Some(a);
+        } else if spec.adapter.is_none() {
+            let matches = amt_stages::adapters::detect_all(&spec.name);
+            if matches.len() > 1 {
+                return Err(DatasetError::AmbiguousAdapter(
+                    spec.name.clone(),
+                    matches.join(", "),
+                ));
+            }
         }
         if !out.iter().any(|d| d.name == spec.name) {
             out.push(spec);

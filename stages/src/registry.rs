@@ -65,6 +65,10 @@ pub struct Entry {
     pub kind: Kind,
     #[serde(default)]
     pub note: Option<String>,
+    /// The dataset adapter that reads it (`amt_stages::adapters::NAMES`); none for datasets
+    /// amt has no adapter for yet.
+    #[serde(default)]
+    pub adapter: Option<String>,
 }
 
 impl Entry {
@@ -242,6 +246,30 @@ pub fn archive_file_name(url: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Every adapter the registry names exists, and the datasets without one are those amt has
+    /// no adapter for yet.
+    #[test]
+    fn registry_adapters_exist() {
+        let r = Registry::bundled();
+        let mut without = Vec::new();
+        for e in r.entries() {
+            match &e.adapter {
+                Some(a) => assert!(crate::adapters::by_name(a).is_some(), "{}: {a}", e.name),
+                None => without.push(e.name.as_str()),
+            }
+        }
+        assert_eq!(
+            without,
+            [
+                "rwc_pop",
+                "mir1k",
+                "idmt_smt_bass",
+                "random_nsynth",
+                "geerdes"
+            ]
+        );
+    }
 
     #[test]
     fn bundled_has_the_fifteen_menu_datasets() {

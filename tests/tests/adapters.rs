@@ -350,3 +350,30 @@ fn musicnet_tree_builds_to_shards_with_its_lists() {
         "n\n3\n"
     );
 }
+
+/// A dataset name that two adapters could claim is an error until the configuration says
+/// which adapter reads it.
+#[test]
+fn an_ambiguous_dataset_name_needs_an_adapter_setting() {
+    let home = Home::new();
+    std::fs::create_dir_all(home.path().join("maps_and_maestro")).unwrap();
+    std::fs::write(home.path().join("maps_and_maestro/x.txt"), "x").unwrap();
+    let out = home.run(&["run", "-d", "maps_and_maestro"]);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("maestro, maps") && err.contains("[dataset.maps_and_maestro] adapter"),
+        "{err}"
+    );
+    std::fs::write(
+        home.path().join("amt.toml"),
+        "[dataset.maps_and_maestro]\nadapter = \"maps\"\n",
+    )
+    .unwrap();
+    let out = home.run(&["run", "-d", "maps_and_maestro", "--until", "extract"]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}

@@ -192,10 +192,23 @@ pub fn missing_reason(name: &str) -> String {
     )
 }
 
-/// The adapter name a dataset name implies: the first of [`NAMES`] it contains, ignoring case.
+/// The adapter name a dataset name implies: the one of [`NAMES`] it contains, ignoring case;
+/// `None` when none does, or when several do (see [`detect_all`]).
 pub fn detect(dataset: &str) -> Option<&'static str> {
+    match detect_all(dataset).as_slice() {
+        [one] => Some(one),
+        _ => None,
+    }
+}
+
+/// Every adapter name a dataset name contains, ignoring case (more than one: ambiguous).
+pub fn detect_all(dataset: &str) -> Vec<&'static str> {
     let lower = dataset.to_lowercase();
-    NAMES.iter().copied().find(|n| lower.contains(n))
+    NAMES
+        .iter()
+        .copied()
+        .filter(|n| lower.contains(n))
+        .collect()
 }
 
 /// Options every adapter reads with (the `notes` stage's configuration).
