@@ -211,13 +211,7 @@ fn load_with(
         };
         let known = |l: &str| d.lists.contains_key(l);
         if !m.train.is_empty() {
-            // A list named twice (the original's 2x oversampling) is read once.
-            let train: Vec<SegmentInfo> = d
-                .segments
-                .iter()
-                .filter(|s| m.train.iter().any(|l| in_list(s, l)))
-                .cloned()
-                .collect();
+            let train = merged_lists(&d.segments, &m.train, in_list);
             if train.is_empty() {
                 let missing: Vec<&str> = m
                     .train
@@ -272,6 +266,35 @@ fn load_with(
     Ok(out)
 }
 
+/// The training segments of lists merged as YourMT3's `merge_splits` does: concatenated, so a
+/// track in two of the lists (or a list named twice, ENST's 2x oversampling) is two entries.
+/// Each further copy of a track's mix is told apart by a `#<n>` suffix on the mix name, which
+/// is what makes it an entry of its own for the sampler.
+fn merged_lists(
+    segments: &[SegmentInfo],
+    lists: &[String],
+    in_list: impl Fn(&SegmentInfo, &str) -> bool,
+) -> Vec<SegmentInfo> {
+    let mut copies: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    let mut out = Vec::new();
+    for list in lists {
+        let mut seen_here: BTreeSet<(&str, &str)> = BTreeSet::new();
+        for s in segments.iter().filter(|s| in_list(s, list)) {
+            let key = (s.track_id.as_str(), s.mix.as_str());
+            if seen_here.insert(key) {
+                *copies.entry(key).or_default() += 1;
+            }
+            let n = copies[&key];
+            let mut s = s.clone();
+            if n > 1 {
+                s.mix = format!("{}#{n}", s.mix);
+            }
+            out.push(s);
+        }
+    }
+    out
+}
+
 /// The files whose segments `pick` takes (one mix each: the first), segments in order, with
 /// their notes; at most `max`, taken in track order.
 fn eval_tracks(
@@ -301,4 +324,47 @@ fn eval_tracks(
         });
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn seg(track: &str, mix: &str, split: &str, row: u32) -> SegmentInfo {
+        SegmentInfo {
+            track_id: track.into(),
+            mix: mix.into(),
+            split: split.into(),
+            shard: "s.arrow".into(),
+            row,
+            start_sample: 0,
+        }
+    }
+
+    /// Lists are concatenated: a list named twice gives each of its tracks two entries, told
+    /// apart by the mix name; other lists add their own tracks once.
+    #[test]
+    fn merged_lists_keep_duplicates_as_entries() {
+        let segments = vec![
+            seg("a", "mix", "d1", 0),
+            seg("a", "mix", "d1", 1),
+            seg("b", "mix", "d2", 2),
+        ];
+        let lists: Vec<String> = ["d1", "d2", "d1"].map(String::from).to_vec();
+        let merged = merged_lists(&segments, &lists, |s, l| s.split == l);
+        let entries: Vec<(String, String, u32)> = merged
+            .iter()
+            .map(|s| (s.track_id.clone(), s.mix.clone(), s.row))
+            .collect();
+        assert_eq!(
+            entries,
+            [
+                ("a".into(), "mix".into(), 0),
+                ("a".into(), "mix".into(), 1),
+                ("b".into(), "mix".into(), 2),
+                ("a".into(), "mix#2".into(), 0),
+                ("a".into(), "mix#2".into(), 1),
+            ]
+        );
+    }
 }
