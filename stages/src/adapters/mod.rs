@@ -19,7 +19,7 @@
 //! ## Choosing an adapter
 //! The `notes` stage's `adapter` setting picks one: `"slakh"`, `"maestro"`, `"guitarset"`,
 //! `"egmd"`, `"mir_st500"`, `"cmedia"`, `"urmp"`, `"maps"`, `"enstdrums"`,
-//! `"musicnet"`, or
+//! `"musicnet"`, `"geerdes"`, or
 //! `"auto"` (the default), which takes the adapter whose name the dataset's name contains,
 //! ignoring case (`babyslakh_16k`, `slakh2100_flac_redux` -> slakh; `maestro-v3.0.0` ->
 //! maestro; `GuitarSet` -> guitarset). A dataset with another name gets no `notes` stage
@@ -32,6 +32,7 @@
 
 pub mod egmd;
 pub mod enst;
+pub mod geerdes;
 pub mod guitarset;
 pub mod maestro;
 pub mod maps;
@@ -62,6 +63,7 @@ pub const NAMES: &[&str] = &[
     maps::NAME,
     enst::NAME,
     musicnet::NAME,
+    geerdes::NAME,
     synth_demo::NAME,
 ];
 
@@ -163,6 +165,7 @@ pub fn by_name(name: &str) -> Option<Box<dyn Adapter>> {
         maps::NAME => Some(Box::new(maps::Maps)),
         enst::NAME => Some(Box::new(enst::Enst)),
         musicnet::NAME => Some(Box::new(musicnet::MusicNet)),
+        geerdes::NAME => Some(Box::new(geerdes::Geerdes)),
         synth_demo::NAME => Some(Box::new(synth_demo::SynthDemo)),
         _ => None,
     }
