@@ -261,13 +261,7 @@ mod tests {
         }
         assert_eq!(
             without,
-            [
-                "rwc_pop",
-                "mir1k",
-                "idmt_smt_bass",
-                "random_nsynth",
-                "geerdes"
-            ]
+            ["rwc_pop", "mir1k", "idmt_smt_bass", "random_nsynth"]
         );
     }
 
