@@ -7,6 +7,7 @@
 #[macro_use]
 mod table;
 
+pub mod data_presets;
 pub mod eval;
 pub mod files;
 pub mod note_events;
@@ -78,6 +79,11 @@ pub const TABLES: &[TableDef] = &[
         name: eval::MEANS,
         description: "per-run macro means of `amt eval` (NaN-ignoring) and micro F",
         schema: eval::means::schema,
+    },
+    TableDef {
+        name: data_presets::NAME,
+        description: "the members of each training run's data preset: weights, lists, entries, sampling shares (train)",
+        schema: data_presets::schema,
     },
     TableDef {
         name: train_metrics::NAME,

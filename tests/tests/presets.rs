@@ -109,6 +109,33 @@ fn train_reads_the_members_of_its_data_presets() {
     assert_eq!(members[0]["preset"], "synth-demo");
     assert_eq!(members[0]["train"], serde_json::json!(["train"]));
     assert_eq!(members[1]["dataset"], "tiny-synth-demo");
+    // The resolved preset is published and queryable: entries and shares as the sampler sees
+    // them (YourMT3's formula over the members' training entries).
+    let csv = home.sql_csv(
+        "SELECT preset, member, dataset, train_lists, train_entries, probability \
+         FROM data_presets ORDER BY member",
+    );
+    let rows: Vec<Vec<String>> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').map(String::from).collect())
+        .collect();
+    assert_eq!(rows.len(), 2, "{csv}");
+    assert_eq!(
+        rows[0][..4],
+        [
+            "synth-demo.tiny-synth-demo",
+            "synth-demo",
+            "synth-demo",
+            "train"
+        ]
+    );
+    let n: Vec<f64> = rows.iter().map(|r| r[4].parse().unwrap()).collect();
+    let p: Vec<f64> = rows.iter().map(|r| r[5].parse().unwrap()).collect();
+    let raw: Vec<f64> = n.iter().map(|&k| k * (1.0 - k / (n[0] + n[1]))).collect();
+    for i in 0..2 {
+        assert!((p[i] - raw[i] / (raw[0] + raw[1])).abs() < 1e-9, "{csv}");
+    }
     // A preset of the original that cannot work is refused with its reason.
     let out = common::tiny::tiny_train(&home, "bad", 2, &["-d", "all_cross_stem"]);
     assert!(!out.status.success());

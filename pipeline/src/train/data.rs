@@ -266,6 +266,82 @@ fn load_with(
     Ok(out)
 }
 
+/// Pseudo-stage and version of the `data_presets` artifact `amt train` publishes.
+const PRESET_STAGE: &str = "preset";
+const PRESET_VERSION: u32 = 1;
+
+/// Publishes what the plan's data preset resolved to (the `data_presets` table, in the slot
+/// `+preset:<-d value>`), keyed by the members and the artifacts read; adds its pin to `data`.
+pub fn publish_preset(store: &Store, plan: &TrainPlan, data: &mut RunData) -> anyhow::Result<()> {
+    use amt_schemas::data_presets::{DataPresetRow, DataPresetsBuilder, NAME as TABLE};
+    let name = plan.data_preset.replace(',', ".");
+    let slot = Slot::cross(PRESET_STAGE, name.clone());
+    slot.check()
+        .map_err(|_| anyhow::anyhow!("`{}` cannot name a preset slot", plan.data_preset))?;
+    // Entries and shares exactly as the sampler sees them.
+    let entries: Vec<usize> = data
+        .train
+        .iter()
+        .map(|d| {
+            d.segments
+                .iter()
+                .map(|s| (s.track_id.as_str(), s.mix.as_str()))
+                .collect::<BTreeSet<_>>()
+                .len()
+        })
+        .collect();
+    let weights: Vec<f64> = data.train.iter().map(|d| d.weight).collect();
+    let shares = amt_model::stream::dataset_probabilities(&weights, &entries);
+    let mut inputs: BTreeMap<String, String> = BTreeMap::new();
+    for p in &data.pins {
+        inputs.insert(format!("{}:{}", p.stage, p.slot), p.key.to_string());
+    }
+    let spec = amt_cache::KeySpec {
+        stage: PRESET_STAGE.into(),
+        version: PRESET_VERSION,
+        config: serde_json::to_value(&plan.members)?,
+        inputs,
+    };
+    let key = spec.key();
+    let _lock = store.lock_slot(PRESET_STAGE, &slot, true)?;
+    if store.get(PRESET_STAGE, &slot, &key)?.is_none() {
+        let mut b = DataPresetsBuilder::default();
+        for m in &plan.members {
+            let i = data.train.iter().position(|d| d.dataset == m.preset);
+            let train_lists = m.train.join("+");
+            b.push(&DataPresetRow {
+                preset: &name,
+                member: &m.preset,
+                dataset: &m.dataset,
+                weight: m.weight,
+                train_lists: &train_lists,
+                validation: m.validation.as_deref(),
+                test: m.test.as_deref(),
+                eval_vocab: m.eval_vocab.as_deref(),
+                drum_vocab: m.drum_vocab.as_deref(),
+                train_entries: i.map_or(0, |i| entries[i] as u64),
+                probability: i.map_or(0.0, |i| shares[i]),
+            });
+        }
+        let w = store.begin(PRESET_STAGE, &slot, &key)?;
+        w.write_table(TABLE, &[b.finish()])?;
+        w.set_summary("members", plan.members.len().into());
+        w.commit(
+            PRESET_VERSION,
+            spec.inputs.clone(),
+            spec.config.clone(),
+            false,
+        )?;
+    }
+    store.write_ref(PRESET_STAGE, &slot, &key)?;
+    data.pins.push(Pin {
+        stage: PRESET_STAGE.into(),
+        slot,
+        key,
+    });
+    Ok(())
+}
+
 /// The training segments of lists merged as YourMT3's `merge_splits` does: concatenated, so a
 /// track in two of the lists (or a list named twice, ENST's 2x oversampling) is two entries.
 /// Each further copy of a track's mix is told apart by a `#<n>` suffix on the mix name, which

@@ -162,7 +162,8 @@ fn train_ranked(
         )
     })?;
     check_same_plan(&run, plan)?;
-    let data = data::load(&store, plan, &datasets, val_max_files)?;
+    let mut data = data::load(&store, plan, &datasets, val_max_files)?;
+    data::publish_preset(&store, plan, &mut data)?;
     if let Some(before) = run.pins()? {
         for change in Run::changes(&before, &data.pins) {
             tracing::warn!("run `{exp_id}`: its data changed since it started: {change}");

@@ -27,6 +27,8 @@ pub struct TrainPlan {
     pub data: Vec<(String, f64)>,
     /// The members of the data presets (`-d`): splits, weights and evaluation of each.
     pub members: Vec<Member>,
+    /// The `-d` value the members come from.
+    pub data_preset: String,
     /// Rows per step of each rank (`-bsz`; YourMT3's per-GPU batch).
     pub batch_size: usize,
     /// Ranks training together (1 without data parallelism).
@@ -299,7 +301,16 @@ pub fn resolve_for(
         amt_metrics::vocab::eval_vocab(v)
             .map_err(|e| bad("--eval-program-vocab", v, &e.to_string()))?;
     }
-    let members = data_members(t.data_preset.as_deref().unwrap_or("synth-demo"))?;
+    let data_preset = t
+        .data_preset
+        .clone()
+        .unwrap_or_else(|| "synth-demo".into())
+        .split(',')
+        .map(str::trim)
+        .filter(|s| !s.is_empty())
+        .collect::<Vec<_>>()
+        .join(",");
+    let members = data_members(&data_preset)?;
     let data = members
         .iter()
         .map(|m| (m.dataset.clone(), m.weight))
@@ -318,6 +329,7 @@ pub fn resolve_for(
             .filter(|&s| s < amt_symbolic::tokenizer::SEGMENT_SAMPLES as u64),
         data,
         members,
+        data_preset,
         batch_size,
         world_size,
         global_batch: batch_size * world_size,
