@@ -377,3 +377,43 @@ fn an_ambiguous_dataset_name_needs_an_adapter_setting() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// IDMT-SMT-Bass: the note comes from the file name (style -> program, string and fret ->
+/// pitch) and the audio's amplitude envelope (onset, offset); the JSON gives the lists.
+#[test]
+fn idmt_smt_bass_notes_from_names_and_envelopes() {
+    let home = Home::new();
+    let root = home.path().join("idmt_smt_bass");
+    // 1.8 s of silence, a 1 s note at 55 Hz, 1.8 s of silence (the 16 kHz release's padding).
+    let mut x = vec![0f32; 28_800];
+    x.extend((0..16_000).map(|i| 0.6 * (i as f32 * 55.0 * std::f32::consts::TAU / 16_000.0).sin()));
+    x.extend(vec![0f32; 28_800]);
+    let names = [
+        ("PS/FS", "Bass_Ibanez_Power_Sound_FS_NO_1_5", "train"),
+        ("PS/SP", "Bass_Ibanez_Power_Sound_SP_NO_3_2", "validation"),
+    ];
+    let mut lists = serde_json::json!({"train": [], "validation": []});
+    for (dir, name, split) in names {
+        std::fs::create_dir_all(root.join(dir)).unwrap();
+        std::fs::write(root.join(format!("{dir}/{name}.wav")), wav(&x, 16_000, 1)).unwrap();
+        lists[split]
+            .as_array_mut()
+            .unwrap()
+            .push(format!("{dir}/{name}.wav").into());
+    }
+    std::fs::write(
+        root.join("stratified_split_crepe_smt.json"),
+        lists.to_string(),
+    )
+    .unwrap();
+    home.ok(&["run", "-d", "idmt_smt_bass", "--until", "shards"]);
+    assert_eq!(
+        home.sql_csv(
+            "SELECT s.split, n.program, n.pitch, n.onset, n.\"offset\" FROM notes n \
+             JOIN splits s ON s.track_id = n.track_id ORDER BY 1"
+        ),
+        // The frame holding the note's start (frame 112, from 1.792 s) and the last one
+        // (frame 174, from 2.784 s), rounded to 10 ms.
+        "split,program,pitch,onset,offset\ntrain,33,33,1.79,2.78\nvalidation,36,40,1.79,2.78\n"
+    );
+}

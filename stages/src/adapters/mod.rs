@@ -19,7 +19,7 @@
 //! ## Choosing an adapter
 //! The `notes` stage's `adapter` setting picks one: `"slakh"`, `"maestro"`, `"guitarset"`,
 //! `"egmd"`, `"mir_st500"`, `"cmedia"`, `"urmp"`, `"maps"`, `"enstdrums"`,
-//! `"musicnet"`, `"geerdes"`, or
+//! `"musicnet"`, `"geerdes"`, `"idmt_smt_bass"`, or
 //! `"auto"` (the default), which takes the adapter whose name the dataset's name contains,
 //! ignoring case (`babyslakh_16k`, `slakh2100_flac_redux` -> slakh; `maestro-v3.0.0` ->
 //! maestro; `GuitarSet` -> guitarset). A dataset with another name gets no `notes` stage
@@ -34,6 +34,7 @@ pub mod egmd;
 pub mod enst;
 pub mod geerdes;
 pub mod guitarset;
+pub mod idmt;
 pub mod maestro;
 pub mod maps;
 pub mod musicnet;
@@ -64,6 +65,7 @@ pub const NAMES: &[&str] = &[
     enst::NAME,
     musicnet::NAME,
     geerdes::NAME,
+    idmt::NAME,
     synth_demo::NAME,
 ];
 
@@ -166,6 +168,7 @@ pub fn by_name(name: &str) -> Option<Box<dyn Adapter>> {
         enst::NAME => Some(Box::new(enst::Enst)),
         musicnet::NAME => Some(Box::new(musicnet::MusicNet)),
         geerdes::NAME => Some(Box::new(geerdes::Geerdes)),
+        idmt::NAME => Some(Box::new(idmt::IdmtSmtBass)),
         synth_demo::NAME => Some(Box::new(synth_demo::SynthDemo)),
         _ => None,
     }
