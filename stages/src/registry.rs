@@ -259,7 +259,7 @@ mod tests {
                 None => without.push(e.name.as_str()),
             }
         }
-        assert_eq!(without, ["rwc_pop", "mir1k", "random_nsynth"]);
+        assert_eq!(without, ["mir1k", "random_nsynth"]);
     }
 
     #[test]

@@ -417,3 +417,98 @@ fn idmt_smt_bass_notes_from_names_and_envelopes() {
         "split,program,pitch,onset,offset\ntrain,33,33,1.79,2.78\nvalidation,36,40,1.79,2.78\n"
     );
 }
+
+/// RWC-Pop: the mapping CSV names each song's audio; the full MIDI's tracks are classed by
+/// YourMT3's name filters (a sound-effect track dropped), the bass MIDI is its own track.
+#[test]
+fn rwc_pop_full_midi_is_classed_by_track_names() {
+    use midly::{
+        Format, Header, MetaMessage, MidiMessage, Smf, Timing, TrackEvent, TrackEventKind,
+    };
+    let home = Home::new();
+    let root = home.path().join("rwc_pop");
+    let track = |name: &'static [u8], ch: u8, program: u8, pitch: u8| -> Vec<TrackEvent<'static>> {
+        let ev = |delta: u32, kind| TrackEvent {
+            delta: delta.into(),
+            kind,
+        };
+        let midi = |message| TrackEventKind::Midi {
+            channel: ch.into(),
+            message,
+        };
+        vec![
+            ev(0, TrackEventKind::Meta(MetaMessage::TrackName(name))),
+            ev(
+                0,
+                midi(MidiMessage::ProgramChange {
+                    program: program.into(),
+                }),
+            ),
+            ev(
+                240,
+                midi(MidiMessage::NoteOn {
+                    key: pitch.into(),
+                    vel: 90.into(),
+                }),
+            ),
+            ev(
+                480,
+                midi(MidiMessage::NoteOff {
+                    key: pitch.into(),
+                    vel: 0.into(),
+                }),
+            ),
+            ev(0, TrackEventKind::Meta(MetaMessage::EndOfTrack)),
+        ]
+    };
+    let write_midi = |path: std::path::PathBuf, tracks: Vec<Vec<TrackEvent<'static>>>| {
+        let smf = Smf {
+            header: Header::new(Format::Parallel, Timing::Metrical(480.into())),
+            tracks,
+        };
+        let mut bytes = Vec::new();
+        smf.write_std(&mut bytes).unwrap();
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, bytes).unwrap();
+    };
+    let master = vec![TrackEvent {
+        delta: 0.into(),
+        kind: TrackEventKind::Meta(MetaMessage::EndOfTrack),
+    }];
+    write_midi(
+        root.join("MIDI/007.mid"),
+        vec![
+            master.clone(),
+            track(b"MELO", 0, 52, 67),
+            track(b"Bass", 1, 33, 40),
+            track(b"Drums", 9, 0, 36),
+            track(b"SE", 2, 120, 80),
+        ],
+    );
+    write_midi(
+        root.join("MIDI-Bass-Octave-fixed-v2/007_bass.mid"),
+        vec![master, track(b"Bass", 1, 33, 40)],
+    );
+    std::fs::write(
+        root.join("wav_to_midi_filename_mapping.csv"),
+        "disc,mix,id\n1,07,007\n",
+    )
+    .unwrap();
+    std::fs::create_dir_all(root.join("disc1")).unwrap();
+    let audio: Vec<f32> = (0..16_000 * 2)
+        .map(|i| 0.1 * (i as f32 * 0.02).sin())
+        .collect();
+    std::fs::write(root.join("disc1/07 mix.wav"), wav(&audio, 16_000, 1)).unwrap();
+    home.ok(&["run", "-d", "rwc_pop", "--until", "shards"]);
+    assert_eq!(
+        home.sql_csv(
+            "SELECT track_id, string_agg(CAST(program AS VARCHAR), ' ' ORDER BY program) AS p \
+             FROM notes GROUP BY 1 ORDER BY 1"
+        ),
+        "track_id,p\n007,33 100 128\n007_bass,33\n"
+    );
+    assert_eq!(
+        home.sql_csv("SELECT track_id, split FROM splits ORDER BY 1"),
+        "track_id,split\n007,full\n007_bass,bass\n"
+    );
+}

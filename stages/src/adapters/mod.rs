@@ -19,7 +19,8 @@
 //! ## Choosing an adapter
 //! The `notes` stage's `adapter` setting picks one: `"slakh"`, `"maestro"`, `"guitarset"`,
 //! `"egmd"`, `"mir_st500"`, `"cmedia"`, `"urmp"`, `"maps"`, `"enstdrums"`,
-//! `"musicnet"`, `"geerdes"`, `"idmt_smt_bass"`, or
+//! `"musicnet"`, `"geerdes"`, `"idmt_smt_bass"`,
+//! `"rwc_pop"`, or
 //! `"auto"` (the default), which takes the adapter whose name the dataset's name contains,
 //! ignoring case (`babyslakh_16k`, `slakh2100_flac_redux` -> slakh; `maestro-v3.0.0` ->
 //! maestro; `GuitarSet` -> guitarset). A dataset with another name gets no `notes` stage
@@ -38,6 +39,7 @@ pub mod idmt;
 pub mod maestro;
 pub mod maps;
 pub mod musicnet;
+pub mod rwc;
 pub mod singing;
 pub mod slakh;
 pub mod synth_demo;
@@ -66,6 +68,7 @@ pub const NAMES: &[&str] = &[
     musicnet::NAME,
     geerdes::NAME,
     idmt::NAME,
+    rwc::NAME,
     synth_demo::NAME,
 ];
 
@@ -169,6 +172,7 @@ pub fn by_name(name: &str) -> Option<Box<dyn Adapter>> {
         musicnet::NAME => Some(Box::new(musicnet::MusicNet)),
         geerdes::NAME => Some(Box::new(geerdes::Geerdes)),
         idmt::NAME => Some(Box::new(idmt::IdmtSmtBass)),
+        rwc::NAME => Some(Box::new(rwc::RwcPop)),
         synth_demo::NAME => Some(Box::new(synth_demo::SynthDemo)),
         _ => None,
     }
