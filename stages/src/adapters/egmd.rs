@@ -16,9 +16,9 @@ use amt_symbolic::{MidiToNotesConfig, midi_to_notes};
 
 use super::{
     Adapter, DatasetFiles, Listing, Problem, ReadOptions, TrackAudio, TrackNotes, TrackSpec,
-    dedup_ids, file_mix_audio, join, parent, parse_csv, single_stem,
+    csv_column, csv_table, dedup_ids, file_mix_audio, join, metadata_text, parent, single_stem,
 };
-use crate::{Error, Result};
+use crate::Result;
 
 pub const NAME: &str = "egmd";
 
@@ -47,46 +47,28 @@ impl Adapter for Egmd {
     }
 
     fn tracks(&self, files: &DatasetFiles) -> Result<Listing> {
-        let layout_error = |reason: String| Error::Layout {
-            dataset: files.dataset.clone(),
-            adapter: NAME.into(),
-            reason,
-        };
-        let Some(meta) = files.paths().filter(|p| is_metadata(p)).last() else {
-            return Err(layout_error(format!(
-                "no `e-gmd-v*.csv` metadata file under `{}`; E-GMD's CSV lists its \
-                 performances: copy it from the release into the dataset folder",
-                files.folder.display()
-            )));
-        };
-        let text = String::from_utf8(files.read(meta)?)
-            .map_err(|e| layout_error(format!("`{meta}` is not UTF-8 text: {e}")))?;
-        let rows = parse_csv(&text);
-        let Some((header, body)) = rows.split_first() else {
-            return Err(layout_error(format!("`{meta}` is empty")));
-        };
-        let col = |name: &str| {
-            header
-                .1
-                .iter()
-                .position(|h| h.trim() == name)
-                .ok_or_else(|| {
-                    layout_error(format!("`{meta}` has no `{name}` column (header line 1)"))
-                })
-        };
+        let (meta, text) = metadata_text(
+            files,
+            NAME,
+            is_metadata,
+            "no `e-gmd-v*.csv` metadata file (E-GMD's CSV lists its performances: copy it from the release into the dataset folder)",
+        )?;
+        let meta = meta.as_str();
+        let (header, body) = csv_table(files, NAME, meta, &text)?;
+        let col = |name: &str| csv_column(files, NAME, meta, &header, name);
         let (midi_col, audio_col, split_col) =
             (col("midi_filename")?, col("audio_filename")?, col("split")?);
         let base = parent(meta);
         let mut problems = Vec::new();
         let mut tracks = Vec::new();
         for (line, fields) in body {
-            if fields.len() != header.1.len() {
+            if fields.len() != header.len() {
                 problems.push(Problem::new(
                     meta,
                     format!(
                         "line {line}: {} fields where the header has {}",
                         fields.len(),
-                        header.1.len()
+                        header.len()
                     ),
                 ));
                 continue;

@@ -17,9 +17,9 @@ use amt_symbolic::{MidiToNotesConfig, midi_to_notes};
 
 use super::{
     Adapter, DatasetFiles, Listing, Problem, ReadOptions, TrackAudio, TrackNotes, TrackSpec,
-    file_mix_audio, join, parent, parse_csv, single_stem,
+    csv_column, csv_table, file_mix_audio, join, metadata_text, parent, single_stem,
 };
-use crate::{Error, Result};
+use crate::Result;
 
 pub const NAME: &str = "geerdes";
 
@@ -50,33 +50,11 @@ impl Adapter for Geerdes {
     }
 
     fn tracks(&self, files: &DatasetFiles) -> Result<Listing> {
-        let layout_error = |reason: String| Error::Layout {
-            dataset: files.dataset.clone(),
-            adapter: NAME.into(),
-            reason,
-        };
-        let Some(meta) = files
-            .paths()
-            .filter(|p| p.rsplit('/').next() == Some(METADATA))
-            .last()
-        else {
-            return Err(layout_error(format!(
-                "no `{METADATA}` under `{}`",
-                files.folder.display()
-            )));
-        };
-        let text = String::from_utf8(files.read(meta)?)
-            .map_err(|e| layout_error(format!("`{meta}` is not UTF-8 text: {e}")))?;
-        let rows = parse_csv(&text);
-        let Some(((_, header), body)) = rows.split_first() else {
-            return Err(layout_error(format!("`{meta}` is empty")));
-        };
-        let col = |name: &str| {
-            header
-                .iter()
-                .position(|h| h.trim() == name)
-                .ok_or_else(|| layout_error(format!("`{meta}` has no `{name}` column")))
-        };
+        let (meta, text) =
+            metadata_text(files, NAME, |n| n == METADATA, &format!("no `{METADATA}`"))?;
+        let meta = meta.as_str();
+        let (header, body) = csv_table(files, NAME, meta, &text)?;
+        let col = |name: &str| csv_column(files, NAME, meta, &header, name);
         let (id_c, split_c, audio_c, midi_c) = (
             col("id")?,
             col("split_half")?,

@@ -14,10 +14,10 @@
 
 use super::{
     Adapter, DatasetFiles, Listing, Problem, ReadOptions, TrackAudio, TrackNotes, TrackSpec,
-    file_mix_audio, file_stem, join, parent, single_stem,
+    file_mix_audio, file_stem, join, layout_error, metadata_text, parent, single_stem,
 };
+use crate::Result;
 use crate::audio::{Channels, SAMPLE_RATE, decode_to_vec};
-use crate::{Error, Result};
 use amt_symbolic::Note;
 
 pub const NAME: &str = "idmt_smt_bass";
@@ -77,29 +77,22 @@ impl Adapter for IdmtSmtBass {
     }
 
     fn tracks(&self, files: &DatasetFiles) -> Result<Listing> {
-        let layout_error = |reason: String| Error::Layout {
-            dataset: files.dataset.clone(),
-            adapter: NAME.into(),
-            reason,
-        };
-        let Some(list) = files
-            .paths()
-            .filter(|p| p.rsplit('/').next() == Some(SPLIT_FILE))
-            .last()
-        else {
-            return Err(layout_error(format!(
-                "no `{SPLIT_FILE}` under `{}`: it lists the train and validation files",
-                files.folder.display()
-            )));
-        };
-        let json: serde_json::Value = serde_json::from_slice(&files.read(list)?)
-            .map_err(|e| layout_error(format!("`{list}` is not valid JSON: {e}")))?;
+        let bad = |reason: String| layout_error(files, NAME, reason);
+        let (list, text) = metadata_text(
+            files,
+            NAME,
+            |n| n == SPLIT_FILE,
+            &format!("no `{SPLIT_FILE}` (it lists the train and validation files)"),
+        )?;
+        let list = list.as_str();
+        let json: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| bad(format!("`{list}` is not valid JSON: {e}")))?;
         let base = parent(list);
         let mut tracks = Vec::new();
         let mut problems = Vec::new();
         for split in ["train", "validation"] {
             let Some(paths) = json.get(split).and_then(|v| v.as_array()) else {
-                return Err(layout_error(format!("`{list}` has no `{split}` list")));
+                return Err(bad(format!("`{list}` has no `{split}` list")));
             };
             for p in paths {
                 let Some(rel) = p.as_str() else {

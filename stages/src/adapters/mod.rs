@@ -443,6 +443,78 @@ pub(crate) fn file_mix_audio(
     }))
 }
 
+/// A layout error of adapter `adapter` for the dataset of `files`.
+pub(crate) fn layout_error(
+    files: &DatasetFiles,
+    adapter: &str,
+    reason: impl Into<String>,
+) -> Error {
+    Error::Layout {
+        dataset: files.dataset.clone(),
+        adapter: adapter.into(),
+        reason: reason.into(),
+    }
+}
+
+/// The dataset's metadata file whose name `is_it` accepts (the last in sorted order: the
+/// newest version) and its text; a layout error saying `missing` when there is none.
+pub(crate) fn metadata_text(
+    files: &DatasetFiles,
+    adapter: &str,
+    is_it: impl Fn(&str) -> bool,
+    missing: &str,
+) -> Result<(String, String)> {
+    let Some(rel) = files
+        .paths()
+        .filter(|p| is_it(p.rsplit('/').next().unwrap_or(p)))
+        .last()
+        .map(str::to_string)
+    else {
+        return Err(layout_error(
+            files,
+            adapter,
+            format!("{missing} under `{}`", files.folder.display()),
+        ));
+    };
+    let text = String::from_utf8(files.read(&rel)?)
+        .map_err(|e| layout_error(files, adapter, format!("`{rel}` is not UTF-8 text: {e}")))?;
+    Ok((rel, text))
+}
+
+/// CSV rows, each with the line it starts on.
+pub(crate) type CsvRows = Vec<(usize, Vec<String>)>;
+
+/// A CSV metadata file's header and rows (with their lines); a layout error when it is empty.
+pub(crate) fn csv_table(
+    files: &DatasetFiles,
+    adapter: &str,
+    rel: &str,
+    text: &str,
+) -> Result<(Vec<String>, CsvRows)> {
+    let mut rows = parse_csv(text).into_iter();
+    let Some((_, header)) = rows.next() else {
+        return Err(layout_error(files, adapter, format!("`{rel}` is empty")));
+    };
+    Ok((header, rows.collect()))
+}
+
+/// The index of column `name` in a CSV header; a layout error naming the file when absent.
+pub(crate) fn csv_column(
+    files: &DatasetFiles,
+    adapter: &str,
+    rel: &str,
+    header: &[String],
+    name: &str,
+) -> Result<usize> {
+    header.iter().position(|h| h.trim() == name).ok_or_else(|| {
+        layout_error(
+            files,
+            adapter,
+            format!("`{rel}` has no `{name}` column (header line 1)"),
+        )
+    })
+}
+
 /// The notes of a track without stems, or the problem reading them.
 pub(crate) fn single_stem(
     source: &str,
@@ -470,7 +542,7 @@ pub(crate) fn meta_splits(tracks: &[TrackSpec]) -> Vec<(String, String)> {
 
 /// CSV rows (RFC 4180: quoted fields may hold commas, doubled quotes and line breaks), each
 /// with the 1-based line it starts on. Empty lines are skipped.
-pub(crate) fn parse_csv(text: &str) -> Vec<(usize, Vec<String>)> {
+pub(crate) fn parse_csv(text: &str) -> CsvRows {
     let mut rows = Vec::new();
     let mut fields: Vec<String> = Vec::new();
     let mut field = String::new();

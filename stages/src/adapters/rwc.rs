@@ -20,9 +20,9 @@ use midly::{MetaMessage, MidiMessage, Smf, TrackEvent, TrackEventKind};
 
 use super::{
     Adapter, DatasetFiles, Listing, Problem, ReadOptions, TrackAudio, TrackNotes, TrackSpec,
-    file_mix_audio, join, parent, parse_csv, single_stem,
+    csv_table, file_mix_audio, join, layout_error, metadata_text, parent, single_stem,
 };
-use crate::{Error, Result};
+use crate::Result;
 
 pub const NAME: &str = "rwc_pop";
 
@@ -355,32 +355,18 @@ impl Adapter for RwcPop {
     }
 
     fn tracks(&self, files: &DatasetFiles) -> Result<Listing> {
-        let layout_error = |reason: String| Error::Layout {
-            dataset: files.dataset.clone(),
-            adapter: NAME.into(),
-            reason,
-        };
-        let Some(map) = files
-            .paths()
-            .filter(|p| p.rsplit('/').next() == Some(MAPPING))
-            .last()
-        else {
-            return Err(layout_error(format!(
-                "no `{MAPPING}` under `{}`",
-                files.folder.display()
-            )));
-        };
-        let text = String::from_utf8(files.read(map)?)
-            .map_err(|e| layout_error(format!("`{map}` is not UTF-8 text: {e}")))?;
-        let rows = parse_csv(&text);
-        let Some(((_, header), body)) = rows.split_first() else {
-            return Err(layout_error(format!("`{map}` is empty")));
-        };
+        let (map, text) = metadata_text(files, NAME, |n| n == MAPPING, &format!("no `{MAPPING}`"))?;
+        let map = map.as_str();
+        let (header, body) = csv_table(files, NAME, map, &text)?;
         if header.len() < 2 {
-            return Err(layout_error(format!(
-                "`{map}`'s header holds the two audio path pieces; it has {} fields",
-                header.len()
-            )));
+            return Err(layout_error(
+                files,
+                NAME,
+                format!(
+                    "`{map}`'s header holds the two audio path pieces; it has {} fields",
+                    header.len()
+                ),
+            ));
         }
         let base = parent(map);
         let mut tracks = Vec::new();

@@ -22,10 +22,10 @@ use amt_symbolic::{Note, sort_notes, trim_overlapping_notes, validate_notes};
 
 use super::{
     Adapter, DatasetFiles, Listing, MixKind, MixSource, Problem, ReadOptions, StemNotes,
-    StemSource, TrackAudio, TrackNotes, TrackSpec,
+    StemSource, TrackAudio, TrackNotes, TrackSpec, layout_error, metadata_text,
 };
+use crate::Result;
 use crate::audio::Channels;
-use crate::{Error, Result};
 
 /// Singing voice (YourMT3's program for vocals).
 const SINGING: u8 = 100;
@@ -123,29 +123,19 @@ impl Adapter for Singing {
     }
 
     fn tracks(&self, files: &DatasetFiles) -> Result<Listing> {
-        let layout_error = |reason: String| Error::Layout {
-            dataset: files.dataset.clone(),
-            adapter: self.name.into(),
-            reason,
-        };
-        let Some(ann) = files
-            .paths()
-            .filter(|p| p.rsplit('/').next() == Some(self.annotation))
-            .last()
-        else {
-            return Err(layout_error(format!(
-                "no `{}` under `{}`: the dataset's note annotations",
-                self.annotation,
-                files.folder.display()
-            )));
-        };
-        let text = String::from_utf8(files.read(ann)?)
-            .map_err(|e| layout_error(format!("`{ann}` is not UTF-8 text: {e}")))?;
+        let bad = |reason: String| layout_error(files, self.name, reason);
+        let (ann, text) = metadata_text(
+            files,
+            self.name,
+            |n| n == self.annotation,
+            &format!("no `{}` (the dataset's note annotations)", self.annotation),
+        )?;
+        let ann = ann.as_str();
         let json: serde_json::Value = serde_json::from_str(&text)
-            .map_err(|e| layout_error(format!("`{ann}` is not valid JSON: {e}")))?;
+            .map_err(|e| bad(format!("`{ann}` is not valid JSON: {e}")))?;
         let songs = json
             .as_object()
-            .ok_or_else(|| layout_error(format!("`{ann}` is not an object of songs")))?;
+            .ok_or_else(|| bad(format!("`{ann}` is not an object of songs")))?;
         let folders: BTreeMap<u32, String> = files
             .paths()
             .filter_map(|p| song_folder(p, "converted_Mixture.wav"))
