@@ -104,6 +104,7 @@ impl Adapter for Maestro {
             .map_err(|e| e.to_string());
         Ok(single_stem(&track.source, parsed))
     }
+
     /// The performance's audio as its metadata lists it (`.wav`; YourMT3's 16 kHz release
     /// keeps the names).
     fn audio(
