@@ -11,22 +11,24 @@ use serde_json::json;
 use crate::cli::{PresetsArgs, PresetsCommand};
 use crate::context::Context;
 
-/// A member's training files: counted, or why not.
-fn count_train_files(ctx: &Context, m: &Member) -> Result<usize, String> {
+/// Every list of a dataset (from its current `splits`) and its tracks, or why not.
+type Lists = Result<BTreeMap<String, std::collections::BTreeSet<String>>, String>;
+
+fn dataset_lists(ctx: &Context, dataset: &str) -> Lists {
+    let store = ctx.open_store().map_err(|e| e.to_string())?;
+    let artifact = store
+        .current_of(amt_stages::split::NAME, &Slot::dataset(dataset))
+        .map_err(|e| e.to_string())?
+        .ok_or_else(|| format!("`{dataset}` has no `splits` yet (amt run -d {dataset})"))?;
+    amt_stages::split::read_lists(&artifact).map_err(|e| e.to_string())
+}
+
+/// A member's training files: counted from its dataset's lists, or why not.
+fn count_train_files(m: &Member, lists: &Lists) -> Result<usize, String> {
     if m.train.is_empty() {
         return Ok(0);
     }
-    let store = ctx.open_store().map_err(|e| e.to_string())?;
-    let artifact = store
-        .current_of(amt_stages::split::NAME, &Slot::dataset(m.dataset.clone()))
-        .map_err(|e| e.to_string())?
-        .ok_or_else(|| {
-            format!(
-                "`{}` has no `splits` yet (amt run -d {})",
-                m.dataset, m.dataset
-            )
-        })?;
-    let lists = amt_stages::split::read_lists(&artifact).map_err(|e| e.to_string())?;
+    let lists = lists.as_ref().map_err(Clone::clone)?;
     let mut n = 0;
     for list in &m.train {
         // A list named twice counts twice, as YourMT3's merged file list holds it twice.
@@ -82,12 +84,19 @@ pub fn presets(ctx: &Context, args: &PresetsArgs) -> anyhow::Result<ExitCode> {
         }
         given.insert(k, v);
     }
+    let mut lists_of: BTreeMap<String, Lists> = BTreeMap::new();
     let counts: Vec<Result<usize, String>> = resolved
         .members
         .iter()
         .map(|m| match given.get(&m.preset) {
             Some(&n) => Ok(n),
-            None => count_train_files(ctx, m),
+            None => {
+                // Each dataset's lists are read once, however many members use them.
+                let lists = lists_of
+                    .entry(m.dataset.clone())
+                    .or_insert_with(|| dataset_lists(ctx, &m.dataset));
+                count_train_files(m, lists)
+            }
         })
         .collect();
     // Shares need every member's count (YourMT3's weights depend on all of them).

@@ -17,8 +17,8 @@
 use amt_symbolic::datasets::guitarset_notes_from_jams;
 
 use super::{
-    Adapter, DatasetFiles, Listing, MixKind, MixSource, Problem, ReadOptions, StemNotes,
-    StemSource, TrackAudio, TrackNotes, TrackSpec, dedup_ids, file_stem, join, parent,
+    Adapter, DatasetFiles, Listing, MixSource, Problem, ReadOptions, StemNotes, StemSource,
+    TrackAudio, TrackNotes, TrackSpec, dedup_ids, file_stem, join, parent,
 };
 use crate::audio::Channels;
 use crate::{Error, Result};
@@ -193,13 +193,7 @@ impl Adapter for GuitarSet {
         ] {
             if files.contains(&path) {
                 deps.push(path.clone());
-                mixes.push(MixSource {
-                    name: name.into(),
-                    kind: MixKind::File {
-                        path,
-                        channels: Channels::Downmix,
-                    },
-                });
+                mixes.push(MixSource::file(name, path));
             }
         }
         if mixes.is_empty() {

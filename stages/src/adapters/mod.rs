@@ -141,6 +141,19 @@ pub struct MixSource {
     pub kind: MixKind,
 }
 
+impl MixSource {
+    /// A mix that is one file of the dataset, mixed down to mono.
+    pub fn file(name: impl Into<String>, path: impl Into<String>) -> MixSource {
+        MixSource {
+            name: name.into(),
+            kind: MixKind::File {
+                path: path.into(),
+                channels: crate::audio::Channels::Downmix,
+            },
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq)]
 pub enum MixKind {
     /// A file of the dataset.
@@ -432,13 +445,7 @@ pub(crate) fn file_mix_audio(
     deps.dedup();
     Ok(Ok(TrackAudio {
         stems: Vec::new(),
-        mixes: vec![MixSource {
-            name: mix.to_string(),
-            kind: MixKind::File {
-                path: audio.to_string(),
-                channels: crate::audio::Channels::Downmix,
-            },
-        }],
+        mixes: vec![MixSource::file(mix.to_string(), audio.to_string())],
         deps,
     }))
 }

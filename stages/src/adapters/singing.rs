@@ -21,8 +21,8 @@ use std::collections::BTreeMap;
 use amt_symbolic::{Note, sort_notes, trim_overlapping_notes, validate_notes};
 
 use super::{
-    Adapter, DatasetFiles, Listing, MixKind, MixSource, Problem, ReadOptions, StemNotes,
-    StemSource, TrackAudio, TrackNotes, TrackSpec, layout_error, metadata_text,
+    Adapter, DatasetFiles, Listing, MixSource, Problem, ReadOptions, StemNotes, StemSource,
+    TrackAudio, TrackNotes, TrackSpec, layout_error, metadata_text,
 };
 use crate::Result;
 use crate::audio::Channels;
@@ -166,6 +166,8 @@ impl Adapter for Singing {
             let meta = |audio: &str| -> BTreeMap<String, String> {
                 [
                     ("song".to_string(), key.clone()),
+                    // The song's note list, read here once (not once per track).
+                    ("notes".to_string(), songs[key.as_str()].to_string()),
                     ("folder".to_string(), dir.clone()),
                     ("audio".to_string(), audio.to_string()),
                 ]
@@ -188,26 +190,22 @@ impl Adapter for Singing {
 
     fn read_track(
         &self,
-        files: &DatasetFiles,
+        _: &DatasetFiles,
         track: &TrackSpec,
         _: &ReadOptions,
     ) -> Result<Result<TrackNotes, Problem>> {
-        let text = match files.read_text(&track.source)? {
-            Ok(t) => t,
-            Err(p) => return Ok(Err(p)),
-        };
-        let json: serde_json::Value = match serde_json::from_str(&text) {
-            Ok(j) => j,
-            Err(e) => return Ok(Err(Problem::new(&track.source, e))),
-        };
         let key = track.meta.get("song").cloned().unwrap_or_default();
-        let Some(entry) = json.get(&key) else {
-            return Ok(Err(Problem::new(
-                &track.source,
-                format!("has no song `{key}`"),
-            )));
-        };
-        Ok(match song_notes(entry, self.correct_short_notes) {
+        let entry: serde_json::Value =
+            match track.meta.get("notes").map(|n| serde_json::from_str(n)) {
+                Some(Ok(v)) => v,
+                _ => {
+                    return Ok(Err(Problem::new(
+                        &track.source,
+                        format!("has no song `{key}`"),
+                    )));
+                }
+            };
+        Ok(match song_notes(&entry, self.correct_short_notes) {
             Ok(notes) => {
                 let duration_s = notes.iter().map(|n| n.offset).fold(0.0, f64::max);
                 // The mixture's notes belong to its vocals stem.
@@ -251,10 +249,6 @@ impl Adapter for Singing {
             deps.push(f.clone());
         }
         deps.sort();
-        let file = |path: String| MixKind::File {
-            path,
-            channels: Channels::Downmix,
-        };
         Ok(Ok(if is_mixture {
             TrackAudio {
                 stems: vec![
@@ -273,19 +267,13 @@ impl Adapter for Singing {
                         is_drum: false,
                     },
                 ],
-                mixes: vec![MixSource {
-                    name: "mix".into(),
-                    kind: file(at("converted_Mixture.wav")),
-                }],
+                mixes: vec![MixSource::file("mix", at("converted_Mixture.wav"))],
                 deps,
             }
         } else {
             TrackAudio {
                 stems: Vec::new(),
-                mixes: vec![MixSource {
-                    name: "vocals".into(),
-                    kind: file(vocals),
-                }],
+                mixes: vec![MixSource::file("vocals", vocals)],
                 deps,
             }
         }))

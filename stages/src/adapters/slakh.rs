@@ -20,8 +20,8 @@ use amt_symbolic::datasets::{
 };
 
 use super::{
-    Adapter, DatasetFiles, Listing, MixKind, MixSource, Problem, ReadOptions, StemNotes,
-    StemSource, TrackAudio, TrackNotes, TrackSpec, dedup_ids, join, parent,
+    Adapter, DatasetFiles, Listing, MixSource, Problem, ReadOptions, StemNotes, StemSource,
+    TrackAudio, TrackNotes, TrackSpec, dedup_ids, join, parent,
 };
 use crate::audio::Channels;
 use crate::{Error, Result};
@@ -212,13 +212,7 @@ impl Adapter for Slakh {
         deps.sort();
         Ok(Ok(TrackAudio {
             stems,
-            mixes: vec![MixSource {
-                name: "mix".into(),
-                kind: MixKind::File {
-                    path: mix,
-                    channels: Channels::Downmix,
-                },
-            }],
+            mixes: vec![MixSource::file("mix", mix)],
             deps,
         }))
     }

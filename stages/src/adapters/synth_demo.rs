@@ -5,8 +5,8 @@
 use amt_symbolic::{MidiToNotesConfig, midi_to_notes};
 
 use super::{
-    Adapter, DatasetFiles, Listing, MixKind, MixSource, Problem, ReadOptions, StemNotes,
-    StemSource, TrackAudio, TrackNotes, TrackSpec, dedup_ids, join, parent,
+    Adapter, DatasetFiles, Listing, MixSource, Problem, ReadOptions, StemNotes, StemSource,
+    TrackAudio, TrackNotes, TrackSpec, dedup_ids, join, parent,
 };
 use crate::audio::Channels;
 use crate::synth::PieceInfo;
@@ -124,13 +124,7 @@ impl Adapter for SynthDemo {
         deps.sort();
         Ok(Ok(TrackAudio {
             stems,
-            mixes: vec![MixSource {
-                name: "mix".into(),
-                kind: MixKind::File {
-                    path: mix,
-                    channels: Channels::Downmix,
-                },
-            }],
+            mixes: vec![MixSource::file("mix", mix)],
             deps,
         }))
     }

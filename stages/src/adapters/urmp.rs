@@ -16,8 +16,8 @@ use std::collections::BTreeMap;
 use amt_symbolic::{Note, mix_notes};
 
 use super::{
-    Adapter, DatasetFiles, Listing, MixKind, MixSource, Problem, ReadOptions, StemNotes,
-    StemSource, TrackAudio, TrackNotes, TrackSpec, parent,
+    Adapter, DatasetFiles, Listing, MixSource, Problem, ReadOptions, StemNotes, StemSource,
+    TrackAudio, TrackNotes, TrackSpec, parent,
 };
 use crate::audio::Channels;
 use crate::{Error, Result};
@@ -257,13 +257,7 @@ impl Adapter for Urmp {
         deps.sort();
         Ok(Ok(TrackAudio {
             stems,
-            mixes: vec![MixSource {
-                name: "mix".into(),
-                kind: MixKind::File {
-                    path: mix,
-                    channels: Channels::Downmix,
-                },
-            }],
+            mixes: vec![MixSource::file("mix", mix)],
             deps,
         }))
     }
