@@ -154,9 +154,9 @@ pub struct TrainArgs {
     /// Checkpoints kept by `validation/macro_onset_f`, besides the two newest
     #[arg(long, default_value_t = 4, value_name = "K")]
     pub save_top_k: usize,
-    /// Validation files per dataset at most
-    #[arg(long, default_value_t = 20, value_name = "N")]
-    pub val_max_num_files: usize,
+    /// Validation files per dataset at most [default: the data preset's, else 20]
+    #[arg(long, value_name = "N")]
+    pub val_max_num_files: Option<usize>,
     /// Linear warm-up steps of the cosine schedule [default: 1000; demo model: 100]
     #[arg(long, value_name = "N")]
     pub warmup_steps: Option<i64>,

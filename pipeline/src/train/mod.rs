@@ -237,7 +237,9 @@ fn train_in_job(ctx: &Context, args: &TrainArgs, dist: Option<&Dist>) -> anyhow:
         &args.exp_id,
         &plan,
         &opts,
-        args.val_max_num_files,
+        args.val_max_num_files
+            .or(plan.preset_val_max_files)
+            .unwrap_or(20),
         dist,
     )?;
     if !leader {

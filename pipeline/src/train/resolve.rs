@@ -29,6 +29,8 @@ pub struct TrainPlan {
     pub members: Vec<Member>,
     /// The `-d` value the members come from.
     pub data_preset: String,
+    /// Validation files per dataset the preset asks for (the smallest over `-d`'s presets).
+    pub preset_val_max_files: Option<usize>,
     /// Rows per step of each rank (`-bsz`; YourMT3's per-GPU batch).
     pub batch_size: usize,
     /// Ranks training together (1 without data parallelism).
@@ -310,7 +312,7 @@ pub fn resolve_for(
         .filter(|s| !s.is_empty())
         .collect::<Vec<_>>()
         .join(",");
-    let members = data_members(&data_preset)?;
+    let (members, preset_val_max_files) = data_members(&data_preset)?;
     let data = members
         .iter()
         .map(|m| (m.dataset.clone(), m.weight))
@@ -330,6 +332,7 @@ pub fn resolve_for(
         data,
         members,
         data_preset,
+        preset_val_max_files,
         batch_size,
         world_size,
         global_batch: batch_size * world_size,
@@ -351,13 +354,19 @@ pub fn resolve_for(
 }
 
 /// The members of `-d`: comma-separated data presets (YourMT3's names, `amt presets`) or
-/// dataset names (a dataset no preset names: its official splits, weight 1).
-fn data_members(list: &str) -> Result<Vec<Member>, String> {
+/// dataset names (a dataset no preset names: its official splits, weight 1); and the presets'
+/// `val_max_num_files`, if any gives one.
+fn data_members(list: &str) -> Result<(Vec<Member>, Option<usize>), String> {
     let presets = Presets::bundled();
     let mut out = Vec::new();
+    let mut val_max: Option<usize> = None;
     for name in list.split(',').map(str::trim).filter(|s| !s.is_empty()) {
         if presets.single.contains_key(name) || presets.multi.contains_key(name) {
-            out.extend(presets.resolve(name)?.members);
+            let r = presets.resolve(name)?;
+            if let Some(v) = r.val_max_num_files {
+                val_max = Some(val_max.map_or(v, |m| m.min(v)));
+            }
+            out.extend(r.members);
         } else if presets.dropped.contains_key(name) {
             return Err(presets.resolve(name).unwrap_err());
         } else {
@@ -373,7 +382,7 @@ fn data_members(list: &str) -> Result<Vec<Member>, String> {
             "--data-preset {list}: no member has training data (an evaluation preset)"
         ));
     }
-    Ok(out)
+    Ok((out, val_max))
 }
 
 /// `-st`, `-n` and `-g` against the world size this process was started in.
@@ -652,6 +661,21 @@ mod tests {
         };
         let e = resolve(&ModelFlags::default(), &t, None).unwrap_err();
         assert!(e.starts_with("not built yet: --strategy deepspeed"), "{e}");
+    }
+
+    /// A preset's `val_max_num_files` reaches the plan (used when `--val-max-num-files` is not
+    /// given); a plain dataset has none.
+    #[test]
+    fn a_presets_validation_file_count_reaches_the_plan() {
+        let t = |d: &str| TrainFlags {
+            data_preset: Some(d.into()),
+            ..Default::default()
+        };
+        let m = ModelFlags::default();
+        let p = resolve(&m, &t("all_cross_final"), None).unwrap();
+        assert_eq!((p.members.len(), p.preset_val_max_files), (10, Some(20)));
+        let p = resolve(&m, &t("synth-demo"), None).unwrap();
+        assert_eq!(p.preset_val_max_files, None);
     }
 
     #[test]
