@@ -4,9 +4,12 @@
 pub mod amp;
 pub mod checkpoint;
 pub mod config;
+pub mod ffn;
 pub mod frontend;
 pub mod npy;
 pub mod optim;
+pub mod perceiver;
+pub mod position;
 pub mod stream;
 pub mod t5;
 pub mod ymt3;

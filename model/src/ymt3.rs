@@ -1,25 +1,39 @@
-//! YMT3+ (spec sections 7 and 7.4): spectrogram (B, T, F) -> T5 encoder -> T5 decoder
-//! (teacher-forced in training, greedy with a KV cache in inference) -> LM head.
+//! The YourMT3 models (spec section 7): spectrogram (B, T, F) -> encoder (T5, or the
+//! Perceiver-TF with its pre-encoder and pre-decoder) -> T5 decoder, one channel or
+//! `multi_t5`'s channels with shared weights (teacher-forced in training, greedy with a KV
+//! cache in inference) -> LM head.
 //!
-//! State-dict names are YourMT3's (`amt/src/model/ymt3.py`): `encoder.encoder.*`,
-//! `decoder.decoder.*`, `embed_tokens.weight`, `lm_head.lm_head.weight`. The LM head is a
-//! separate matrix (YourMT3's `tie_word_embeddings=True` never ties them), so the trainable
-//! parameter count at the default configuration is YourMT3's 44,672,000. Logits are scaled by
+//! State-dict names are YourMT3's (`amt/src/model/ymt3.py`): `encoder.encoder.*` (T5) or
+//! `pre_encoder.*`, `encoder.*`, `pre_decoder.*` (Perceiver-TF); `decoder.decoder.*`,
+//! `embed_tokens.weight`, `lm_head.lm_head.weight`. The LM head is a separate matrix
+//! (YourMT3's `tie_word_embeddings=True` never ties them), so the trainable parameter count
+//! at the default configuration is YourMT3's 44,672,000. Logits are scaled by
 //! 1/sqrt(d_model) (see [`LogitScale`]).
+//!
+//! With `multi_t5`, targets are (B, C, L): the C channels run through the one decoder as
+//! B·C sequences, each attending to its own channel of the encoder's memory (no channel
+//! embedding, as in YourMT3); generation stops each channel at its own EOS.
 
 use tch::nn::{self, Init, Module};
 use tch::{Kind, Tensor};
 
-use crate::config::{LogitScale, ModelConfig};
+use crate::config::{DecoderType, EncoderType, LogitScale, ModelConfig};
+use crate::perceiver::{PerceiverTf, PreDecoder};
 use crate::t5::{KvCache, Stack};
 
 /// PAD, also the decoder start token.
 pub const PAD: i64 = 0;
 pub const EOS: i64 = 1;
 
+/// The encoder side: everything from the spectrogram to the decoder's memory.
+enum Encoder {
+    T5(Stack),
+    Perceiver(PerceiverTf, PreDecoder),
+}
+
 pub struct Ymt3 {
     pub cfg: ModelConfig,
-    encoder: Stack,
+    encoder: Encoder,
     decoder: Stack,
     embed_tokens: nn::Embedding,
     lm_head: nn::Linear,
@@ -27,9 +41,9 @@ pub struct Ymt3 {
 
 /// Teacher-forced outputs.
 pub struct Forward {
-    /// (B, L, vocab).
+    /// (B, L, vocab), or (B, C, L, vocab) with channels.
     pub logits: Tensor,
-    /// Mean cross-entropy over non-PAD targets.
+    /// Mean cross-entropy over non-PAD targets (of all channels).
     pub loss: Tensor,
 }
 
@@ -37,9 +51,39 @@ impl Ymt3 {
     pub fn new(root: &nn::Path, cfg: &ModelConfig) -> Result<Ymt3, String> {
         cfg.check()?;
         let d = cfg.decoder.d_model;
+        let encoder = match cfg.encoder_type {
+            EncoderType::T5 => Encoder::T5(Stack::new(
+                root / "encoder" / "encoder",
+                &cfg.encoder,
+                false,
+            )),
+            EncoderType::PerceiverTf => {
+                let p = &cfg.perceiver;
+                let enc = PerceiverTf::new(
+                    root / "pre_encoder",
+                    root / "encoder",
+                    p,
+                    cfg.d_feat,
+                    cfg.feat_length,
+                );
+                let pre = match cfg.decoder_type {
+                    DecoderType::T5 => {
+                        PreDecoder::linear(root / "pre_decoder", p.num_latents, p.d_latent, d)
+                    }
+                    DecoderType::MultiT5 => PreDecoder::multi_channel(
+                        root / "pre_decoder",
+                        p.num_latents,
+                        p.d_latent,
+                        d,
+                        cfg.num_channels,
+                    ),
+                };
+                Encoder::Perceiver(enc, pre)
+            }
+        };
         Ok(Ymt3 {
             cfg: cfg.clone(),
-            encoder: Stack::new(root / "encoder" / "encoder", &cfg.encoder, false),
+            encoder,
             decoder: Stack::new(root / "decoder" / "decoder", &cfg.decoder, true),
             embed_tokens: nn::embedding(
                 root / "embed_tokens",
@@ -66,9 +110,35 @@ impl Ymt3 {
         })
     }
 
-    /// (B, T, F) spectrogram -> (B, T, D) encoder states.
+    /// Decoder channels (1, or 13 for `mc13_full_plus_256`).
+    pub fn channels(&self) -> i64 {
+        self.cfg.num_channels
+    }
+
+    /// (B, T, F) spectrogram -> the encoder's output: (B, T, D) for T5, (B, T, K, D) for the
+    /// Perceiver-TF.
     pub fn encode(&self, spec: &Tensor, train: bool) -> Tensor {
-        self.encoder.forward(spec, None, train)
+        match &self.encoder {
+            Encoder::T5(s) => s.forward(spec, None, train),
+            Encoder::Perceiver(p, _) => p.forward(spec, train),
+        }
+    }
+
+    /// The decoder's memory, one row per channel: (B·C, T, d_model).
+    fn memory(&self, spec: &Tensor, train: bool) -> Tensor {
+        match &self.encoder {
+            Encoder::T5(s) => s.forward(spec, None, train),
+            Encoder::Perceiver(p, pre) => {
+                let m = pre.forward(&p.forward(spec, train));
+                match m.dim() {
+                    4 => {
+                        let (b, c, t, d) = m.size4().expect("(B, C, T, D)");
+                        m.reshape([b * c, t, d])
+                    }
+                    _ => m,
+                }
+            }
+        }
     }
 
     /// Decoder input: the labels shifted right, starting with PAD (YourMT3 `_shift_right`).
@@ -86,13 +156,22 @@ impl Ymt3 {
         }
     }
 
-    /// Teacher-forced logits and loss for (B, T, F) spectrograms and (B, L) int64 labels.
+    /// Teacher-forced logits and loss for (B, T, F) spectrograms and (B, L) int64 labels, or
+    /// (B, C, L) with the model's C channels.
     pub fn forward(&self, spec: &Tensor, labels: &Tensor, train: bool) -> Forward {
-        let enc = self.encode(spec, train);
-        let dec_in = self.embed_tokens.forward(&Self::shift_right(labels));
-        let dec = self.decoder.forward(&dec_in, Some(&enc), train);
+        let mem = self.memory(spec, train);
+        let shape = labels.size();
+        let flat = labels.reshape([-1, *shape.last().expect("(..., L)")]);
+        assert_eq!(
+            flat.size()[0],
+            mem.size()[0],
+            "labels {shape:?} for a model of {} channel(s)",
+            self.channels()
+        );
+        let dec_in = self.embed_tokens.forward(&Self::shift_right(&flat));
+        let dec = self.decoder.forward(&dec_in, Some(&mem), train);
         let logits = self.lm_head.forward(&(dec * self.training_scale()));
-        let targets = labels.masked_fill(&labels.eq(PAD), -100);
+        let targets = flat.masked_fill(&flat.eq(PAD), -100);
         let loss = logits
             .view([-1, self.cfg.vocab_size])
             .to_kind(Kind::Float)
@@ -103,15 +182,31 @@ impl Ymt3 {
                 -100,
                 0.0,
             );
-        Forward { logits, loss }
+        let mut out_shape = shape.clone();
+        out_shape.push(self.cfg.vocab_size);
+        Forward {
+            logits: logits.view(out_shape.as_slice()),
+            loss,
+        }
+    }
+
+    /// Shapes generated rows back to (B, L) or (B, C, L).
+    fn unflatten_rows(&self, rows: Tensor) -> Tensor {
+        match self.cfg.decoder_type {
+            DecoderType::T5 => rows,
+            DecoderType::MultiT5 => {
+                let (n, l) = rows.size2().expect("(N, L)");
+                rows.view([n / self.channels(), self.channels(), l])
+            }
+        }
     }
 
     /// Greedy decoding of (B, T, F) spectrograms, up to `max_len` tokens each, with a KV
-    /// cache; a sequence stops at its EOS (later positions PAD) and decoding stops when all
-    /// have. Returns (B, max_len) int64 tokens.
+    /// cache; a sequence (a channel) stops at its EOS (later positions PAD) and decoding stops
+    /// when all have. Returns (B, max_len) int64 tokens, or (B, C, max_len).
     pub fn generate(&self, spec: &Tensor, max_len: i64) -> Tensor {
         tch::no_grad(|| {
-            let enc = self.encode(spec, false);
+            let enc = self.memory(spec, false);
             let b = enc.size()[0];
             let device = enc.device();
             let cross: Vec<(Tensor, Tensor)> = self
@@ -140,7 +235,7 @@ impl Ymt3 {
                     break;
                 }
             }
-            out
+            self.unflatten_rows(out)
         })
     }
 
@@ -148,7 +243,7 @@ impl Ymt3 {
     /// reference the cached path is tested against.
     pub fn generate_uncached(&self, spec: &Tensor, max_len: i64) -> Tensor {
         tch::no_grad(|| {
-            let enc = self.encode(spec, false);
+            let enc = self.memory(spec, false);
             let b = enc.size()[0];
             let device = enc.device();
             let mut seq = Tensor::full([b, 1], PAD, (Kind::Int64, device));
@@ -169,14 +264,15 @@ impl Ymt3 {
             }
             let got = seq.narrow(1, 1, seq.size()[1] - 1);
             let pad = max_len - got.size()[1];
-            if pad > 0 {
+            let rows = if pad > 0 {
                 Tensor::cat(
                     &[got, Tensor::full([b, pad], PAD, (Kind::Int64, device))],
                     1,
                 )
             } else {
                 got
-            }
+            };
+            self.unflatten_rows(rows)
         })
     }
 }
