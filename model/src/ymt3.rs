@@ -115,6 +115,14 @@ impl Ymt3 {
         self.cfg.num_channels
     }
 
+    /// The targets of (B, C, L) token rows as the model reads them: (B, L) for one channel.
+    pub fn labels(&self, tokens: &Tensor) -> Tensor {
+        match self.cfg.decoder_type {
+            DecoderType::T5 => tokens.select(1, 0),
+            DecoderType::MultiT5 => tokens.shallow_clone(),
+        }
+    }
+
     /// (B, T, F) spectrogram -> the encoder's output: (B, T, D) for T5, (B, T, K, D) for the
     /// Perceiver-TF.
     pub fn encode(&self, spec: &Tensor, train: bool) -> Tensor {

@@ -362,7 +362,7 @@ pub fn train_demo(
     let shape = amt_model::stream::RowShape {
         frames: plan.model.feat_length,
         bins: plan.model.d_feat,
-        channels: 1,
+        channels: plan.model.num_channels,
         length: plan.model.event_length,
     };
     let how = Decoding {

@@ -25,5 +25,9 @@ crate::table! {
         n_ties: UInt32,
         /// Tokens cut because the target was longer than the row (EOS kept).
         truncated: UInt32,
+        /// Note and tie events left out because their program has no channel of the
+        /// multi-channel task (programs 96-99 and 102-127 in `mc13_full_plus_256`; YourMT3
+        /// drops them silently). Always 0 for one channel.
+        unassigned_events: UInt32,
     }
 }

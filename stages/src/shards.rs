@@ -54,7 +54,7 @@ use crate::{DatasetSpec, Error, Job, PlanContext, Result, Stage, parse_config};
 
 pub const NAME: &str = "shards";
 /// v1: spectrogram + tokens, evaluation layout.
-pub const VERSION: u32 = 1;
+pub const VERSION: u32 = 2;
 /// Segments per record batch of a shard file.
 pub const BATCH_ROWS: usize = 16;
 
@@ -300,6 +300,7 @@ impl Stage for ShardsStage {
             let fe = FrontEnd::with_mels(codec, hop, cfg.n_mels(), tch::Device::Cpu);
             let mut rows = SegmentsBuilder::new();
             let mut n_segments = 0u64;
+            let mut unassigned = 0u64;
             for mix in &mixes[&u.id] {
                 let audio = pcm::read_batch(&stem_art.dir.join(&mix.file), mix.batch as usize)
                     .map_err(|reason| Error::Table {
@@ -362,7 +363,9 @@ impl Stage for ShardsStage {
                             n_notes,
                             n_ties: seg.ties.len() as u32,
                             truncated: enc.truncated as u32,
+                            unassigned_events: enc.dropped_events as u32,
                         });
+                        unassigned += enc.dropped_events as u64;
                         tokens.extend_from_slice(&enc.tokens);
                     }
                     let batch =
@@ -376,7 +379,14 @@ impl Stage for ShardsStage {
             let mut t = w.table(segments::NAME, segments::schema())?;
             t.write(&rows.finish())?;
             t.finish()?;
-            Ok(json!({"segments": n_segments}))
+            if unassigned > 0 {
+                tracing::warn!(
+                    "{}: {unassigned} note event(s) have programs without a channel of `{}` (see `unassigned_events` in `segments`)",
+                    u.id,
+                    cfg.task
+                );
+            }
+            Ok(json!({"segments": n_segments, "unassigned_events": unassigned}))
         })?;
         let n = consolidate_table(job, &parts, segments::NAME, segments::schema())?;
         job.out.set_summary("segments", n.into());

@@ -5,6 +5,7 @@
 
 use std::process::ExitCode;
 
+use amt_model::config::{DecoderType, EncoderType, FfType};
 use amt_model::frontend::{Codec, FrontEnd};
 use amt_model::npy;
 use amt_model::ymt3::{Ymt3, trainable_params};
@@ -58,17 +59,71 @@ fn info(args: &ModelInfoArgs) -> anyhow::Result<ExitCode> {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
         let m = &plan.model;
-        println!("YMT3+ (T5 encoder, T5 decoder), {params} trainable parameters");
+        let name = match (m.encoder_type, m.decoder_type, m.perceiver.ff_type) {
+            (EncoderType::T5, _, _) => "YMT3+ (T5 encoder, T5 decoder)",
+            (_, DecoderType::T5, _) => "YPTF+Single (Perceiver-TF encoder, T5 decoder)",
+            (_, DecoderType::MultiT5, FfType::Moe) => {
+                "YPTF.MoE+Multi (Perceiver-TF encoder with MoE, multi-T5 decoder)"
+            }
+            (_, DecoderType::MultiT5, _) => "YPTF+Multi (Perceiver-TF encoder, multi-T5 decoder)",
+        };
+        println!("{name}, {params} trainable parameters");
         println!(
-            "input: {} x {} {} (hop {}), targets: {} tokens of {}",
-            m.feat_length, m.d_feat, plan.codec, plan.hop_length, m.event_length, m.vocab_size
+            "input: {} x {} {} (hop {}), targets: {} channel(s) x {} tokens of {}",
+            m.feat_length,
+            m.d_feat,
+            plan.codec,
+            plan.hop_length,
+            m.num_channels,
+            m.event_length,
+            m.vocab_size
         );
-        for (name, t) in [("encoder", &m.encoder), ("decoder", &m.decoder)] {
+        if m.encoder_type == EncoderType::PerceiverTf {
+            let p = &m.perceiver;
             println!(
-                "{name}: {} layers, d_model {}, {} heads x {}, d_ff {}, dropout {}",
+                "encoder: Res3B pre-encoder ({} channels), Perceiver-TF {} latents x {}, {} blocks x (SCA{} + {} local + {} temporal), {} heads, {:?} FF x{}{}, {:?} activation, {:?} positions{}, dropout {}",
+                p.conv_out_channels,
+                p.num_latents,
+                p.d_latent,
+                p.num_blocks,
+                if p.sca_use_query_residual { " with query residual" } else { "" },
+                p.num_local,
+                p.num_temporal,
+                p.num_heads,
+                p.ff_type,
+                p.ff_widening_factor,
+                if p.ff_type == FfType::Moe {
+                    format!(" ({} experts, top {})", p.moe_num_experts, p.moe_topk)
+                } else {
+                    String::new()
+                },
+                p.hidden_act,
+                p.position_encoding,
+                if p.rope_checkpoint_quirk { " (YourMT3's RoPE quirk)" } else { "" },
+                p.dropout_rate
+            );
+        } else {
+            let t = &m.encoder;
+            println!(
+                "encoder: {} layers, d_model {}, {} heads x {}, d_ff {}, dropout {}",
                 t.num_layers, t.d_model, t.num_heads, t.d_kv, t.d_ff, t.dropout_rate
             );
         }
+        let t = &m.decoder;
+        println!(
+            "decoder: {} layers, d_model {}, {} heads x {}, d_ff {}, dropout {}{}",
+            t.num_layers,
+            t.d_model,
+            t.num_heads,
+            t.d_kv,
+            t.d_ff,
+            t.dropout_rate,
+            if m.num_channels > 1 {
+                format!(", shared by {} channels", m.num_channels)
+            } else {
+                String::new()
+            }
+        );
         println!("logit scale: {:?}", m.logit_scale);
     }
     Ok(ExitCode::SUCCESS)
@@ -106,23 +161,27 @@ fn forward(args: &ModelForwardArgs) -> anyhow::Result<ExitCode> {
         let labels = match &args.tokens {
             Some(p) => {
                 let (shape, v) = npy::read::<i64>(p).map_err(anyhow::Error::msg)?;
+                let channels = plan.model.num_channels as usize;
+                let ok = match shape.as_slice() {
+                    [n, _] => *n == n_seg && channels == 1,
+                    [n, c, _] => *n == n_seg && *c == channels,
+                    _ => false,
+                };
                 anyhow::ensure!(
-                    shape.len() == 2 && shape[0] == n_seg,
-                    "`{}` has shape {shape:?}; expected ({n_seg}, length) int64 token ids",
+                    ok,
+                    "`{}` has shape {shape:?}; expected ({n_seg}, length) int64 token ids, or ({n_seg}, {channels}, length) for a model of {channels} channels",
                     p.display()
                 );
-                Tensor::from_slice(&v).view([shape[0] as i64, shape[1] as i64])
+                let dims: Vec<i64> = shape.iter().map(|&d| d as i64).collect();
+                Tensor::from_slice(&v).view(dims.as_slice())
             }
             None => greedy.shallow_clone(),
         };
         let f = model.forward(&spec, &labels, false);
         to_npy_f32(&args.out.join("logits.npy"), &f.logits)?;
         let g: Vec<i64> = Vec::<i64>::try_from(greedy.flatten(0, -1))?;
-        npy::write(
-            &args.out.join("greedy_tokens.npy"),
-            &[n_seg, plan.model.event_length as usize],
-            &g,
-        )?;
+        let dims: Vec<usize> = greedy.size().iter().map(|&d| d as usize).collect();
+        npy::write(&args.out.join("greedy_tokens.npy"), &dims, &g)?;
         println!(
             "{n_seg} segment(s): spectrogram.npy, encoder_output.npy, logits.npy, greedy_tokens.npy in {} (loss {:.6})",
             args.out.display(),

@@ -136,7 +136,7 @@ pub struct ModelFlags {
     /// The demo's small T5 (`amt demo`); any flag below still overrides it
     #[arg(long, value_name = "NAME")]
     pub model: Option<String>,
-    /// Task: mt3_full_plus (mc13_full_plus_256 needs the multi-T5 decoder: not built yet)
+    /// Task: mt3_full_plus, or mc13_full_plus_256 (13 channels x 256 tokens; -dec multi-t5)
     #[arg(long, value_name = "TASK")]
     pub task: Option<String>,
     /// Audio codec: melspec (YMT3+) or spec
@@ -151,10 +151,10 @@ pub struct ModelFlags {
     /// Samples per segment (only 32767 is built)
     #[arg(long = "input-frames", value_name = "N")]
     pub input_frames: Option<i64>,
-    /// Encoder: t5 (perceiver-tf and conformer: not built yet)
+    /// Encoder: t5 or perceiver-tf (conformer: not built yet)
     #[arg(long = "encoder-type", value_name = "TYPE")]
     pub encoder_type: Option<String>,
-    /// Decoder: t5 (multi-t5: not built yet)
+    /// Decoder: t5, or multi-t5 (one channel per instrument group, shared weights)
     #[arg(long = "decoder-type", value_name = "TYPE")]
     pub decoder_type: Option<String>,
     #[arg(long = "pre-encoder-type", value_name = "TYPE")]
@@ -228,8 +228,14 @@ pub struct ModelFlags {
     pub rotary_type: Option<String>,
     #[arg(long = "rope-apply-to-keys", value_name = "BOOL")]
     pub rope_apply_to_keys: Option<String>,
+    /// Rotate only part of each head (YourMT3's `-rp`)
     #[arg(long = "rope-partial-pe", value_name = "BOOL")]
     pub rope_partial_pe: Option<String>,
+    /// amt: YourMT3's RoPE quirk, which its released RoPE checkpoints need: rotary width =
+    /// the head count (8; 4 with -rp 1) and queries only (keys too with -rk 1). Default 0:
+    /// the head's width (half with -rp 1), queries and keys
+    #[arg(long = "rope-compat", value_name = "BOOL")]
+    pub rope_compat: Option<String>,
     #[arg(long = "decoder-ff-layer-type", value_name = "TYPE")]
     pub decoder_ff_layer_type: Option<String>,
     #[arg(long = "decoder-ff-widening-factor", value_name = "N")]

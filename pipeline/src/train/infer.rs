@@ -8,7 +8,7 @@ use std::path::Path;
 use amt_metrics::{MetricAggregator, TrackMetrics, TrackMetricsConfig, compute_track_metrics};
 use amt_model::stream::{RowShape, ShardReader};
 use amt_model::ymt3::Ymt3;
-use amt_symbolic::{DecodedSegment, Note, decode_tokens, merge_segments};
+use amt_symbolic::{DecodedSegment, Note, decode_tokens, merge_segments, mix_notes};
 use tch::{Device, Kind, Tensor};
 
 use super::data::EvalSet;
@@ -24,6 +24,10 @@ pub struct Decoding {
     pub max_len: i64,
 }
 
+/// The greedy tokens of one segment: one row per decoder channel (one, or 13 with
+/// `multi_t5`).
+pub type SegmentRows = Vec<Vec<i64>>;
+
 /// Greedy token rows of (N, frames, bins) spectrograms, `batch` at a time. `on_batch` is
 /// told how many segments are done (for progress bars).
 pub fn generate_rows(
@@ -31,7 +35,7 @@ pub fn generate_rows(
     spec: &Tensor,
     how: Decoding,
     mut on_batch: impl FnMut(usize),
-) -> Vec<Vec<i64>> {
+) -> Vec<SegmentRows> {
     let n = spec.size()[0];
     let mut rows = Vec::with_capacity(n as usize);
     let mut start = 0;
@@ -40,8 +44,10 @@ pub fn generate_rows(
         let chunk = spec.narrow(0, start, len).to_device(how.device);
         let out = amt_model::amp::bf16_autocast(how.bf16, || model.generate(&chunk, how.max_len));
         let out = out.to_device(Device::Cpu).to_kind(Kind::Int64);
+        // (len, C, L) whatever the decoder.
+        let out = out.view([len, -1, how.max_len]);
         for i in 0..len {
-            rows.push(Vec::<i64>::try_from(out.get(i)).expect("an int64 row"));
+            rows.push(Vec::<Vec<i64>>::try_from(out.get(i)).expect("int64 rows"));
         }
         start += len;
         on_batch(start as usize);
@@ -49,21 +55,30 @@ pub fn generate_rows(
     rows
 }
 
-/// Notes of one file from its segments' token rows and start times (seconds): each row
-/// decoded from its start, the segments merged (ties close notes across boundaries).
-pub fn notes_from_rows(rows: &[Vec<i64>], starts: &[f64]) -> Vec<Note> {
-    let decoded: Vec<DecodedSegment> = rows
-        .iter()
-        .zip(starts)
-        .map(|(r, &t)| {
-            let tokens: Vec<u16> = r
-                .iter()
-                .map(|&v| v.clamp(0, u16::MAX as i64) as u16)
-                .collect();
-            decode_tokens(&tokens, t)
-        })
-        .collect();
-    merge_segments(&decoded).0
+/// Notes of one file from its segments' token rows and start times (seconds): each channel's
+/// rows decoded from their starts and merged over the segments (ties close notes across
+/// boundaries), then the channels mixed into one list (sorted, overlaps trimmed).
+pub fn notes_from_rows(rows: &[SegmentRows], starts: &[f64]) -> Vec<Note> {
+    let channels = rows.first().map_or(1, Vec::len);
+    let per_channel = (0..channels).map(|c| {
+        let decoded: Vec<DecodedSegment> = rows
+            .iter()
+            .zip(starts)
+            .map(|(seg, &t)| {
+                let tokens: Vec<u16> = seg[c]
+                    .iter()
+                    .map(|&v| v.clamp(0, u16::MAX as i64) as u16)
+                    .collect();
+                decode_tokens(&tokens, t)
+            })
+            .collect();
+        merge_segments(&decoded).0
+    });
+    if channels == 1 {
+        per_channel.into_iter().next().unwrap_or_default()
+    } else {
+        mix_notes(per_channel)
+    }
 }
 
 /// Scores of one split: per dataset and macro over datasets (keys `(<dataset>)<metric>` and
@@ -151,7 +166,7 @@ pub fn score_tracks(
             }
             let segs: Vec<&_> = track.segments.iter().collect();
             let (spec, tokens) = reader.read(&segs, shape).map_err(anyhow::Error::msg)?;
-            let labels = tokens.select(1, 0);
+            let labels = model.labels(&tokens);
             let (mut loss_sum, mut loss_n) = (0.0, 0.0);
             tch::no_grad(|| {
                 let mut start = 0;

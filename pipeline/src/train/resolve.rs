@@ -2,7 +2,10 @@
 //! the schedule. Every flag is either applied or refused: parts not built yet (other encoders
 //! and decoders, MoE, augmentation, multi-GPU) fail with "not built yet: <flag>".
 
-use amt_model::config::{LogitScale, ModelConfig};
+use amt_model::config::{
+    Activation, DecoderType, EncoderType, FfType, LatentPe, LogitScale, ModelConfig,
+    PerceiverConfig,
+};
 use amt_model::frontend::Codec;
 use amt_model::optim::{AdamConfig, OptimizerKind, Schedule};
 use serde::Serialize;
@@ -142,15 +145,34 @@ pub fn resolve_for(
         .n_mels
         .unwrap_or(if demo { DemoDefaults::N_MELS } else { 512 });
     let task = m.task.clone().unwrap_or_else(|| "mt3_full_plus".into());
-    if task != "mt3_full_plus" {
-        return Err(match task.as_str() {
-            "mc13_full_plus_256" | "mc13_full_plus" | "mc13" => not_built(
-                "--task",
-                &task,
-                "the multi-channel task needs the multi-T5 decoder",
-            ),
-            _ => bad("--task", &task, "mt3_full_plus"),
-        });
+    let encoder_type = match m.encoder_type.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("t5") => EncoderType::T5,
+        Some("perceiver-tf") | Some("perceiver_tf") => EncoderType::PerceiverTf,
+        Some("conformer") => {
+            return Err(not_built("--encoder-type", "conformer", "the Conformer encoder"));
+        }
+        Some(other) => return Err(bad("--encoder-type", other, "t5 or perceiver-tf")),
+    };
+    let decoder_type = match m.decoder_type.as_deref().map(str::to_ascii_lowercase).as_deref() {
+        None | Some("t5") => DecoderType::T5,
+        Some("multi-t5") | Some("multi_t5") => DecoderType::MultiT5,
+        Some(other) => return Err(bad("--decoder-type", other, "t5 or multi-t5")),
+    };
+    let task_def = amt_symbolic::tokenizer::Task::from_name(&task)
+        .map_err(|_| bad("--task", &task, "mt3_full_plus or mc13_full_plus_256"))?;
+    let channels = task_def.num_channels as i64;
+    match (decoder_type, channels) {
+        (DecoderType::T5, c) if c > 1 => {
+            return Err(format!(
+                "--task {task} has {c} channels: it needs -dec multi-t5 (and -enc perceiver-tf)"
+            ));
+        }
+        (DecoderType::MultiT5, 1) => {
+            return Err(format!(
+                "-dec multi-t5 decodes one channel per instrument group: use -tk mc13_full_plus_256, not {task}"
+            ));
+        }
+        _ => {}
     }
     if let Some(frames) = m.input_frames
         && frames != 32767
@@ -171,6 +193,12 @@ pub fn resolve_for(
         amt_model::frontend::FrontEnd::with_mels(codec, hop_length, n_mels, tch::Device::Cpu);
     model.feat_length = probe.frames(amt_symbolic::tokenizer::SEGMENT_SAMPLES as i64);
     model.d_feat = probe.bins();
+    model.encoder_type = encoder_type;
+    model.decoder_type = decoder_type;
+    model.num_channels = channels;
+    if !demo || channels > 1 {
+        model.event_length = task_def.max_len as i64;
+    }
     if let Some(d) = &m.d_feat
         && d != "auto"
     {
@@ -185,8 +213,14 @@ pub fn resolve_for(
             ));
         }
     }
-    // The T5 encoder reads the spectrogram bins directly: its width follows them.
-    if model.encoder.d_model != model.d_feat {
+    if encoder_type == EncoderType::PerceiverTf {
+        model.perceiver = perceiver_config(m, demo)?;
+        if let Some(p) = m.encoder_dropout_rate {
+            model.perceiver.dropout_rate = p;
+        }
+        // The pre-decoder projects to the decoder's width; the T5 encoder sizes are unused.
+    } else if model.encoder.d_model != model.d_feat {
+        // The T5 encoder reads the spectrogram bins directly: its width follows them.
         return Err(format!(
             "the T5 encoder reads the spectrogram directly, so its width ({}) must equal the bins per frame ({}); use -nmel {} (or the demo model with -nmel {})",
             model.encoder.d_model,
@@ -196,8 +230,13 @@ pub fn resolve_for(
         ));
     }
     if let Some(l) = m.event_length {
-        if !(2..=1024).contains(&l) {
-            return Err(bad("--event-length", &l.to_string(), "2 to 1024"));
+        let most = task_def.max_len as i64;
+        if !(2..=most).contains(&l) {
+            return Err(bad(
+                "--event-length",
+                &l.to_string(),
+                &format!("2 to {most} (the task's tokens per channel)"),
+            ));
         }
         model.event_length = l;
     }
@@ -207,7 +246,9 @@ pub fn resolve_for(
     if let Some(p) = m.decoder_dropout_rate {
         model.decoder.dropout_rate = p;
     }
-    if let Some(wf) = m.ff_widening_factor {
+    if let Some(wf) = m.ff_widening_factor
+        && encoder_type == EncoderType::T5
+    {
         model.encoder.d_ff = model.encoder.d_model * wf;
     }
     if let Some(wf) = m.decoder_ff_widening_factor {
@@ -353,6 +394,121 @@ pub fn resolve_for(
     })
 }
 
+/// The Perceiver-TF's configuration from its flags (spec section 3.2 and 7.2). Where
+/// YourMT3 writes a key PerceiverTFConfig never reads (`-dl`, `-ln`, `-rt`), amt applies the
+/// flag's meaning or refuses the value with the reason.
+fn perceiver_config(m: &ModelFlags, demo: bool) -> Result<PerceiverConfig, String> {
+    let mut p = PerceiverConfig::default();
+    let _ = demo;
+    let positive = |flag: &str, v: i64| -> Result<i64, String> {
+        if v > 0 {
+            Ok(v)
+        } else {
+            Err(bad(flag, &v.to_string(), "a positive number"))
+        }
+    };
+    if let Some(v) = m.num_latents {
+        p.num_latents = positive("--num-latents", v)?;
+    }
+    if let Some(v) = m.d_latent {
+        p.d_latent = positive("--d-latent", v)?;
+    }
+    if let Some(v) = m.perceiver_tf_d_model
+        && v != p.d_latent
+    {
+        return Err(not_built(
+            "--perceiver-tf-d-model",
+            &v.to_string(),
+            "a model width other than the latents' (-dl); YourMT3's `q` default",
+        ));
+    }
+    if let Some(v) = m.num_perceiver_tf_blocks {
+        p.num_blocks = positive("--num-perceiver-tf-blocks", v)?;
+    }
+    if let Some(v) = m.num_perceiver_tf_local {
+        p.num_local = v.max(0);
+    }
+    if let Some(v) = m.num_perceiver_tf_temporal {
+        p.num_temporal = v.max(0);
+    }
+    if let Some(v) = m.conv_out_channels {
+        p.conv_out_channels = positive("--conv-out-channels", v)?;
+    }
+    if let Some(v) = &m.sca_use_query_residual {
+        p.sca_use_query_residual = truthy(v);
+    }
+    if let Some(v) = &m.attention_to_channel {
+        p.attention_to_channel = truthy(v);
+    }
+    if let Some(v) = &m.ff_layer_type {
+        p.ff_type = match v.to_ascii_lowercase().as_str() {
+            "mlp" => FfType::Mlp,
+            "gmlp" => FfType::Gmlp,
+            "moe" => FfType::Moe,
+            _ => return Err(bad("--ff-layer-type", v, "mlp, gmlp or moe")),
+        };
+    }
+    if let Some(v) = m.ff_widening_factor {
+        p.ff_widening_factor = positive("--ff-widening-factor", v)?;
+    }
+    if let Some(v) = m.moe_num_experts {
+        p.moe_num_experts = positive("--moe-num-experts", v)?;
+    }
+    if let Some(v) = m.moe_topk {
+        p.moe_topk = positive("--moe-topk", v)?;
+    }
+    if let Some(v) = &m.hidden_act {
+        p.hidden_act = Activation::parse(v).ok_or_else(|| {
+            bad(
+                "--hidden-act",
+                v,
+                "gelu, gelu_new, relu, silu (swish), tanh or sigmoid",
+            )
+        })?;
+    }
+    if let Some(v) = &m.encoder_position_encoding_type {
+        p.position_encoding = LatentPe::parse(v).ok_or_else(|| {
+            bad(
+                "--encoder-position-encoding-type",
+                v,
+                "trainable (tkd), td, tk, kdt, alibi, alibit, rope or none",
+            )
+        })?;
+    }
+    if let Some(v) = &m.rope_apply_to_keys {
+        p.rope_apply_to_keys = truthy(v);
+    }
+    if let Some(v) = &m.rope_partial_pe {
+        p.rope_partial_pe = truthy(v);
+    }
+    if let Some(v) = &m.rope_compat {
+        p.rope_checkpoint_quirk = truthy(v);
+    }
+    if let Some(v) = &m.layer_norm_type
+        && !matches!(v.as_str(), "layer_norm" | "LayerNorm")
+    {
+        // YourMT3 writes `layer_norm`, a key the Perceiver never reads: its released models,
+        // `rms` in the name or not, use nn.LayerNorm.
+        return Err(not_built(
+            "--layer-norm-type",
+            v,
+            "only layer_norm (YourMT3 ignores -ln; all its models use LayerNorm)",
+        ));
+    }
+    if let Some(v) = &m.rotary_type
+        && v != "ppl"
+    {
+        // YourMT3 writes `rotary_type_*`; the Perceiver reads `rope_type_*`: always pixel,
+        // pixel, lang.
+        return Err(not_built(
+            "--rotary-type",
+            v,
+            "only ppl (pixel, pixel, lang: what YourMT3 uses whatever -rt says)",
+        ));
+    }
+    Ok(p)
+}
+
 /// The members of `-d`: comma-separated data presets (YourMT3's names, `amt presets`) or
 /// dataset names (a dataset no preset names: its official splits, weight 1); and the presets'
 /// `val_max_num_files`, if any gives one.
@@ -427,60 +583,64 @@ fn check_unbuilt(m: &ModelFlags, t: &TrainFlags) -> Result<(), String> {
         None => true,
         Some(v) => ok.iter().any(|o| o.eq_ignore_ascii_case(v)),
     };
-    let checks: [(&str, &Option<String>, &[&str], &str); 10] = [
+    let perceiver = m
+        .encoder_type
+        .as_deref()
+        .is_some_and(|e| e.eq_ignore_ascii_case("perceiver-tf") || e.eq_ignore_ascii_case("perceiver_tf"));
+    let multi = m
+        .decoder_type
+        .as_deref()
+        .is_some_and(|d| d.eq_ignore_ascii_case("multi-t5") || d.eq_ignore_ascii_case("multi_t5"));
+    let (pre_enc, pre_dec, enc_pe): (&[&str], &[&str], &[&str]) = if perceiver {
         (
-            "--encoder-type",
-            &m.encoder_type,
-            &["t5"],
-            "Perceiver-TF and Conformer encoders",
-        ),
+            &["default", "conv", "res3b"],
+            if multi {
+                &["default", "mc_shared_linear"]
+            } else {
+                &["default", "linear"]
+            },
+            &[
+                "default", "trainable", "tkd", "td", "tk", "kdt", "alibi", "alibit", "rope",
+                "none", "0",
+            ],
+        )
+    } else {
         (
-            "--decoder-type",
-            &m.decoder_type,
-            &["t5"],
-            "the multi-T5 decoder",
-        ),
+            &["default", "none"],
+            &["default", "none"],
+            &["default", "sinusoidal"],
+        )
+    };
+    let checks: [(&str, &Option<String>, &[&str], &str); 6] = [
         (
             "--pre-encoder-type",
             &m.pre_encoder_type,
-            &["default", "none"],
-            "pre-encoders",
+            pre_enc,
+            "other pre-encoders (the Perceiver-TF has Res3B, T5 none)",
         ),
         (
             "--pre-decoder-type",
             &m.pre_decoder_type,
-            &["default"],
-            "pre-decoders",
+            pre_dec,
+            "other pre-decoders (linear for one channel, mc_shared_linear for multi-T5)",
         ),
         (
             "--encoder-position-encoding-type",
             &m.encoder_position_encoding_type,
-            &["default", "sinusoidal"],
-            "other position encodings",
+            enc_pe,
+            "this position encoding for this encoder (T5: sinusoidal; its `trainable` relative bias is not built)",
         ),
         (
             "--decoder-position-encoding-type",
             &m.decoder_position_encoding_type,
             &["default", "sinusoidal"],
-            "other position encodings",
-        ),
-        (
-            "--ff-layer-type",
-            &m.ff_layer_type,
-            &["mlp", "t5_gmlp"],
-            "MoE and gMLP feed-forward layers",
+            "the T5 decoder's trainable relative bias",
         ),
         (
             "--decoder-ff-layer-type",
             &m.decoder_ff_layer_type,
-            &["t5_gmlp", "mlp"],
-            "MoE feed-forward layers",
-        ),
-        (
-            "--hidden-act",
-            &m.hidden_act,
-            &["gelu"],
-            "other activations",
+            &["t5_gmlp"],
+            "MoE feed-forward layers in T5 blocks",
         ),
         (
             "--pretrained",
@@ -494,46 +654,57 @@ fn check_unbuilt(m: &ModelFlags, t: &TrainFlags) -> Result<(), String> {
             return Err(not_built(flag, value.as_deref().unwrap_or(""), what));
         }
     }
-    let perceiver: [(&str, bool); 12] = [
-        ("--d-latent", m.d_latent.is_some()),
-        ("--num-latents", m.num_latents.is_some()),
-        ("--perceiver-tf-d-model", m.perceiver_tf_d_model.is_some()),
-        (
-            "--num-perceiver-tf-blocks",
-            m.num_perceiver_tf_blocks.is_some(),
-        ),
-        (
-            "--num-perceiver-tf-local-transformers-per-block",
-            m.num_perceiver_tf_local.is_some(),
-        ),
-        (
-            "--num-perceiver-tf-temporal-transformers-per-block",
-            m.num_perceiver_tf_temporal.is_some(),
-        ),
-        (
-            "--sca-use-query-residual",
-            m.sca_use_query_residual.is_some(),
-        ),
-        ("--attention-to-channel", m.attention_to_channel.is_some()),
-        ("--rotary-type", m.rotary_type.is_some()),
-        ("--rope-apply-to-keys", m.rope_apply_to_keys.is_some()),
-        ("--rope-partial-pe", m.rope_partial_pe.is_some()),
-        ("--layer-norm-type", m.layer_norm_type.is_some()),
-    ];
-    for (flag, given) in perceiver {
-        if given {
-            return Err(not_built(flag, "", "the Perceiver-TF encoder's options"));
+    if !perceiver {
+        if !is(&m.ff_layer_type, &["t5_gmlp", "mlp"]) {
+            return Err(not_built(
+                "--ff-layer-type",
+                m.ff_layer_type.as_deref().unwrap_or(""),
+                "MoE and gMLP in T5 blocks (they are the Perceiver-TF's: -enc perceiver-tf)",
+            ));
         }
-    }
-    if m.moe_num_experts.is_some() || m.moe_topk.is_some() {
-        return Err(not_built(
-            "--moe-num-experts/--moe-topk",
-            "",
-            "MoE feed-forward layers",
-        ));
-    }
-    if m.conv_out_channels.is_some() {
-        return Err(not_built("--conv-out-channels", "", "pre-encoders"));
+        if !is(&m.hidden_act, &["gelu", "gelu_new"]) {
+            return Err(format!(
+                "--hidden-act {}: the T5 stacks use gelu_new; -act sets the Perceiver-TF's activation (-enc perceiver-tf)",
+                m.hidden_act.as_deref().unwrap_or("")
+            ));
+        }
+        let only_perceiver: [(&str, bool); 16] = [
+            ("--d-latent", m.d_latent.is_some()),
+            ("--num-latents", m.num_latents.is_some()),
+            ("--perceiver-tf-d-model", m.perceiver_tf_d_model.is_some()),
+            (
+                "--num-perceiver-tf-blocks",
+                m.num_perceiver_tf_blocks.is_some(),
+            ),
+            (
+                "--num-perceiver-tf-local-transformers-per-block",
+                m.num_perceiver_tf_local.is_some(),
+            ),
+            (
+                "--num-perceiver-tf-temporal-transformers-per-block",
+                m.num_perceiver_tf_temporal.is_some(),
+            ),
+            (
+                "--sca-use-query-residual",
+                m.sca_use_query_residual.is_some(),
+            ),
+            ("--attention-to-channel", m.attention_to_channel.is_some()),
+            ("--rotary-type", m.rotary_type.is_some()),
+            ("--rope-apply-to-keys", m.rope_apply_to_keys.is_some()),
+            ("--rope-partial-pe", m.rope_partial_pe.is_some()),
+            ("--rope-compat", m.rope_compat.is_some()),
+            ("--layer-norm-type", m.layer_norm_type.is_some()),
+            ("--moe-num-experts", m.moe_num_experts.is_some()),
+            ("--moe-topk", m.moe_topk.is_some()),
+            ("--conv-out-channels", m.conv_out_channels.is_some()),
+        ];
+        for (flag, given) in only_perceiver {
+            if given {
+                return Err(format!(
+                    "{flag} is an option of the Perceiver-TF encoder: add -enc perceiver-tf"
+                ));
+            }
+        }
     }
     if let Some(b) = &m.base_name
         && !b.contains("t5-v1_1-small")
@@ -606,7 +777,14 @@ fn check_unbuilt(m: &ModelFlags, t: &TrainFlags) -> Result<(), String> {
         ));
     }
     if t.sync_batchnorm.as_deref().is_some_and(truthy) {
-        // YMT3+'s T5 stacks have no batchnorm; the Perceiver-TF (not built yet) has.
+        if perceiver {
+            return Err(not_built(
+                "--sync-batchnorm",
+                "1",
+                "synchronised batch statistics across ranks (each rank normalises its own batch; the checkpoint keeps rank 0's running statistics)",
+            ));
+        }
+        // YMT3+'s T5 stacks have no batchnorm.
         tracing::info!("--sync-batchnorm: this model has no batchnorm layers to synchronise");
     }
     for (flag, v) in [

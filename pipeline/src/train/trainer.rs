@@ -175,7 +175,7 @@ pub fn train(
     let shape = RowShape {
         frames: plan.model.feat_length,
         bins: plan.model.d_feat,
-        channels: 1,
+        channels: plan.model.num_channels,
         length: plan.model.event_length,
     };
     let cfg = StreamConfig {
@@ -245,7 +245,7 @@ pub fn train(
             plan.final_lr,
         );
         let spec = batch.spectrogram.to_device(opts.device);
-        let labels = batch.tokens.select(1, 0).to_device(opts.device);
+        let labels = model.labels(&batch.tokens).to_device(opts.device);
         // Ranks agree on stopping (any rank's Ctrl-C stops all at the same step) and on the
         // batch's target-token count, which weights each rank's loss.
         let shares = match dist {
