@@ -200,11 +200,12 @@ pub struct PerceiverConfig {
     pub rope_apply_to_keys: bool,
     /// `-rp`: rotate only part of each head.
     pub rope_partial_pe: bool,
-    /// YourMT3's RoPE quirk (spec 11.1 item 4), needed by its released checkpoints: the
-    /// rotary width is the head count (8; 4 partial) instead of the head width, and only the
-    /// queries rotate unless `-rk`. Off (the correct form: head width, half when partial,
-    /// queries and keys) for training from scratch.
-    pub rope_checkpoint_quirk: bool,
+    /// YourMT3's position-encoding quirks, which its released RoPE checkpoints need (spec
+    /// 11.1 item 4): the rotary width is the head count (8; 4 partial) instead of the head
+    /// width, and only the queries rotate unless `-rk`; `alibit` biases head 0 only. Off
+    /// (the correct forms: the head's width, half when partial, queries and keys; every
+    /// head biased) for training from scratch.
+    pub pe_quirks: bool,
 }
 
 impl Default for PerceiverConfig {
@@ -229,7 +230,7 @@ impl Default for PerceiverConfig {
             hidden_act: Activation::Gelu,
             rope_apply_to_keys: false,
             rope_partial_pe: false,
-            rope_checkpoint_quirk: false,
+            pe_quirks: false,
         }
     }
 }
@@ -281,11 +282,16 @@ impl ModelConfig {
         }
     }
 
-    /// `num_max_positions` = max(feat_length, event_length) + 10, for both stacks.
+    /// `num_max_positions` = max(feat_length, event_length) + 10, for both stacks. The
+    /// multi-T5 decoder's table is sized, as in YourMT3, from the single-channel length
+    /// (1024), so its checkpoints' 1034-row table loads.
     pub fn with_positions(mut self) -> ModelConfig {
         let n = self.feat_length.max(self.event_length) + 10;
         self.encoder.num_max_positions = n;
-        self.decoder.num_max_positions = n;
+        self.decoder.num_max_positions = match self.decoder_type {
+            DecoderType::MultiT5 => n.max(1024 + 10),
+            DecoderType::T5 => n,
+        };
         self
     }
 

@@ -136,7 +136,8 @@ impl Gated {
 #[derive(Debug)]
 pub struct Moe {
     router: nn::Linear,
-    /// Per expert: w1 and w3 (gate) d -> hidden, w2 hidden -> d; (out, in) each.
+    /// Per expert (`experts.{e}.{w1,gate,w2}`): w1 (activated) and gate d -> hidden, w2
+    /// hidden -> d; (out, in) each.
     w1: Vec<Tensor>,
     w3: Vec<Tensor>,
     w2: Vec<Tensor>,
@@ -166,7 +167,7 @@ impl Moe {
         for i in 0..experts {
             w1.push((&e / i / "w1").var("weight", &[hidden, d], init));
             w2.push((&e / i / "w2").var("weight", &[d, hidden], init));
-            w3.push((&e / i / "w3").var("weight", &[hidden, d], init));
+            w3.push((&e / i / "gate").var("weight", &[hidden, d], init));
         }
         Moe {
             router: linear02(&p / "gate", d, experts, false),

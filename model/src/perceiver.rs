@@ -93,7 +93,7 @@ impl PreEncoder {
         let blocks = (0..3)
             .map(|i| {
                 ResBlock::new(
-                    &p / "blocks" / i,
+                    &p / 0 / "blocks" / i,
                     if i == 0 { 1 } else { channels },
                     channels,
                 )
@@ -122,11 +122,10 @@ fn layer_norm(p: nn::Path, d: i64, eps: f64) -> nn::LayerNorm {
     )
 }
 
-/// Position information given to one attention module.
+/// The rotary embedding one attention module uses, and whether keys rotate too.
 #[derive(Debug)]
 struct AttnPositions<'a> {
     rope: Option<(&'a Rope, bool)>,
-    alibi: Option<&'a Alibi>,
 }
 
 /// Perceiver attention: q from LayerNorm(query), k and v from LayerNorm(kv) (cross) or the
@@ -140,6 +139,7 @@ struct Attention {
     key: nn::Linear,
     value: nn::Linear,
     dense: nn::Linear,
+    alibi: Option<Alibi>,
     heads: i64,
     dropout: f64,
     query_residual: bool,
@@ -157,12 +157,21 @@ impl Attention {
         let kv_in = d_kv.unwrap_or(d_q);
         let s = &p / "self";
         Attention {
-            layernorm1: layer_norm(&p / "layernorm1", d_q, cfg.layer_norm_eps),
-            layernorm2: d_kv.map(|d| layer_norm(&p / "layernorm2", d, cfg.layer_norm_eps)),
+            layernorm1: layer_norm(&s / "layernorm1", d_q, cfg.layer_norm_eps),
+            layernorm2: d_kv.map(|d| layer_norm(&s / "layernorm2", d, cfg.layer_norm_eps)),
             query: linear02(&s / "query", d_q, inner, true),
             key: linear02(&s / "key", kv_in, inner, true),
             value: linear02(&s / "value", kv_in, inner, true),
             dense: linear02(&p / "output" / "dense", inner, d_q, true),
+            alibi: match cfg.position_encoding {
+                LatentPe::Alibi => Some(Alibi::fixed(cfg.num_heads)),
+                LatentPe::Alibit => Some(Alibi::trainable(
+                    &s / "alibi_bias",
+                    cfg.num_heads,
+                    cfg.pe_quirks,
+                )),
+                _ => None,
+            },
             heads: cfg.num_heads,
             dropout: cfg.dropout_rate,
             query_residual,
@@ -192,10 +201,10 @@ impl Attention {
         }
         let dh = q.size()[3];
         let mut scores = q.matmul(&k.transpose(-1, -2));
-        if let Some(a) = pos.alibi {
+        if let Some(a) = &self.alibi {
             let (lq, lk) = (scores.size()[2], scores.size()[3]);
-            let kind = scores.kind();
-            scores = scores + a.bias(lq, lk, kind);
+            let (device, kind) = (scores.device(), scores.kind());
+            scores = scores + a.bias(lq, lk, device, kind);
         }
         let probs = (scores / (dh as f64).sqrt())
             .to_kind(Kind::Float)
@@ -255,12 +264,16 @@ struct Ropes {
     keys: bool,
 }
 
-/// Additive trainable position embeddings.
+/// Additive trainable position embeddings (`encoder.pos_emb.*`).
 #[derive(Debug)]
 enum AddedPe {
     None,
-    /// (T + 10, K, D), (T + 10, D) or (T + 10, K, 1), added before block 1.
+    /// `tkd`: (T + 10, K, D), added before block 1.
     Input(Tensor),
+    /// (T + 10, D), the same for every latent.
+    Td(Tensor),
+    /// (T + 10, K), the same over the width.
+    Tk(Tensor),
     /// `kdt`: (K, D) on the latents, (T + 10, D) before block 1's first temporal layer.
     Kdt(Tensor, Tensor),
 }
@@ -272,7 +285,6 @@ pub struct PerceiverTf {
     latents: Tensor,
     pe: AddedPe,
     ropes: Option<Ropes>,
-    alibi: Option<Alibi>,
     blocks: Vec<Block>,
     attention_to_channel: bool,
     pub num_latents: i64,
@@ -301,20 +313,21 @@ impl PerceiverTf {
             cfg.conv_out_channels
         };
         let rows = feat_length + 10;
+        let pe_path = &p / "pos_emb";
         let pe = match cfg.position_encoding {
-            LatentPe::Tkd => AddedPe::Input(p.var("pos_emb", &[rows, k, d], init)),
-            LatentPe::Td => AddedPe::Input(p.var("pos_emb", &[rows, 1, d], init)),
-            LatentPe::Tk => AddedPe::Input(p.var("pos_emb", &[rows, k, 1], init)),
+            LatentPe::Tkd => AddedPe::Input(pe_path.var("_pos_emb", &[rows, k, d], init)),
+            LatentPe::Td => AddedPe::Td(pe_path.var("_pos_emb", &[rows, d], init)),
+            LatentPe::Tk => AddedPe::Tk(pe_path.var("_pos_emb", &[rows, k], init)),
             LatentPe::Kdt => AddedPe::Kdt(
-                p.var("pos_emb_kd", &[k, d], init),
-                p.var("pos_emb_t", &[rows, d], init),
+                pe_path.var("_pos_emb", &[k, d], init),
+                pe_path.var("_pos_emb_temporal", &[rows, d], init),
             ),
             _ => AddedPe::None,
         };
         let ropes = (cfg.position_encoding == LatentPe::Rope).then(|| {
             let head = d / cfg.num_heads;
             // The quirk: the width comes from the head count, not the head's width.
-            let full = if cfg.rope_checkpoint_quirk {
+            let full = if cfg.pe_quirks {
                 cfg.num_heads.min(head)
             } else {
                 head
@@ -325,43 +338,34 @@ impl PerceiverTf {
                 sca: Rope::new(&p / "rotary_emb_sca", RopeKind::Pixel, dim),
                 latent: Rope::new(&p / "rotary_emb_latent", RopeKind::Pixel, dim),
                 temporal: Rope::new(&p / "rotary_emb_temporal", RopeKind::Lang, dim),
-                keys: cfg.rope_apply_to_keys || !cfg.rope_checkpoint_quirk,
+                keys: cfg.rope_apply_to_keys || !cfg.pe_quirks,
             }
         });
-        let alibi =
-            matches!(cfg.position_encoding, LatentPe::Alibi | LatentPe::Alibit).then(|| {
-                Alibi::new(
-                    &p / "alibi",
-                    cfg.num_heads,
-                    cfg.position_encoding == LatentPe::Alibit,
-                )
-            });
         let blocks = (0..cfg.num_blocks)
             .map(|i| {
-                let b = &p / "encoder_blocks" / i;
+                let b = &p / "blocks" / i;
                 Block {
                     sca: Attention::new(
-                        &b / "cross_attention",
+                        &b / "spectral_cross_attention",
                         d,
                         Some(kv_dim),
                         cfg,
                         cfg.sca_use_query_residual,
                     ),
                     local: (0..cfg.num_local)
-                        .map(|j| Layer::new(&b / "local_transformers" / j, cfg))
+                        .map(|j| Layer::new(&b / "local_transformer" / j, cfg))
                         .collect(),
                     temporal: (0..cfg.num_temporal)
-                        .map(|j| Layer::new(&b / "temporal_transformers" / j, cfg))
+                        .map(|j| Layer::new(&b / "temporal_transformer" / j, cfg))
                         .collect(),
                 }
             })
             .collect();
         PerceiverTf {
             pre_encoder: PreEncoder::new(pre, cfg.conv_out_channels),
-            latents: p.var("latents", &[k, d], init),
+            latents: (&p / "latent_array").var("latents", &[k, d], init),
             pe,
             ropes,
-            alibi,
             blocks,
             attention_to_channel: cfg.attention_to_channel,
             num_latents: k,
@@ -387,22 +391,27 @@ impl PerceiverTf {
         .to_kind(spec.kind())
         .view([1, 1, k, d])
         .expand([b, t, k, d], false);
-        if let AddedPe::Input(pe) = &self.pe {
-            lat = lat + pe.narrow(0, 0, t).unsqueeze(0).to_kind(spec.kind());
+        let kind = spec.kind();
+        match &self.pe {
+            AddedPe::Input(pe) => lat = lat + pe.narrow(0, 0, t).unsqueeze(0).to_kind(kind),
+            AddedPe::Td(pe) => {
+                lat = lat + pe.narrow(0, 0, t).view([1, t, 1, d]).to_kind(kind);
+            }
+            AddedPe::Tk(pe) => {
+                lat = lat + pe.narrow(0, 0, t).view([1, t, k, 1]).to_kind(kind);
+            }
+            _ => {}
         }
         let mut h = lat.contiguous().view([b * t, k, d]);
         let ropes = self.ropes.as_ref();
         let sca_pos = AttnPositions {
             rope: ropes.map(|r| (&r.sca, r.keys)),
-            alibi: None,
         };
         let local = AttnPositions {
             rope: ropes.map(|r| (&r.latent, r.keys)),
-            alibi: self.alibi.as_ref(),
         };
         let temporal = AttnPositions {
             rope: ropes.map(|r| (&r.temporal, r.keys)),
-            alibi: self.alibi.as_ref(),
         };
         for (bi, block) in self.blocks.iter().enumerate() {
             h = block.sca.forward(&h, Some(&kv), &sca_pos, train);
@@ -457,12 +466,12 @@ fn plain_linear(p: nn::Path, i: i64, o: i64) -> nn::Linear {
 
 impl PreDecoder {
     pub fn linear(p: nn::Path, k: i64, d: i64, d_model: i64) -> PreDecoder {
-        PreDecoder::Linear(plain_linear(&p / "proj", k * d, d_model))
+        PreDecoder::Linear(plain_linear(&p / 0 / "projection_layer", k * d, d_model))
     }
 
     pub fn multi_channel(p: nn::Path, k: i64, d: i64, d_model: i64, channels: i64) -> PreDecoder {
         PreDecoder::MultiChannel {
-            proj: plain_linear(&p / "proj", k / channels * d, d_model),
+            proj: plain_linear(&p / 0 / "linear", k / channels * d, d_model),
             channels,
         }
     }

@@ -87,57 +87,86 @@ impl Rope {
     }
 }
 
-/// ALiBi: a per-head bias −|i − j|·slope added to the attention scores.
+/// ALiBi: a per-head bias −|j − (i + Lk − Lq)|·slope added to the attention scores before
+/// their scaling (the query index aligned to the end of the keys, as YourMT3 does).
 #[derive(Debug)]
 pub struct Alibi {
-    /// Fixed slopes (H,), or trainable pre-sigmoid values (`alibit`).
-    slopes: Tensor,
-    trainable: bool,
+    /// `alibit`: trainable pre-sigmoid slopes (H, 1, 1) (`alibi_bias.slopes`); `None`: the
+    /// fixed geometric slopes (not part of the state dict, as in YourMT3).
+    trainable: Option<Tensor>,
+    heads: i64,
+    /// YourMT3's `alibit` quirk: the distance reaches head 0 only (the others get 0).
+    first_head_only: bool,
 }
 
-/// The geometric slopes 2^(−8(i+1)/H) of H heads.
+fn pow2_slopes(n: i64) -> Vec<f64> {
+    let start = 2f64.powf(-8.0 / n as f64);
+    (0..n).map(|i| start.powi(i as i32 + 1)).collect()
+}
+
+/// The fixed slopes of H heads: 2^(−8(i+1)/H) for a power of two; otherwise those of the
+/// nearest lower power of two, then every other slope of the next one.
 pub fn alibi_slopes(heads: i64) -> Vec<f32> {
-    (0..heads)
-        .map(|i| 2f64.powf(-8.0 * (i + 1) as f64 / heads as f64) as f32)
-        .collect()
+    let lower = 1i64 << (63 - heads.max(1).leading_zeros() as i64);
+    let mut out = pow2_slopes(lower);
+    if lower < heads {
+        out.extend(
+            pow2_slopes(2 * lower)
+                .into_iter()
+                .step_by(2)
+                .take((heads - lower) as usize),
+        );
+    }
+    out.into_iter().map(|v| v as f32).collect()
 }
 
 impl Alibi {
-    pub fn new(p: nn::Path, heads: i64, trainable: bool) -> Alibi {
-        let slopes = if trainable {
-            p.var(
-                "alibi_slopes",
-                &[heads],
+    /// Fixed slopes (`alibi`).
+    pub fn fixed(heads: i64) -> Alibi {
+        Alibi {
+            trainable: None,
+            heads,
+            first_head_only: false,
+        }
+    }
+
+    /// Trainable slopes σ(s), s ~ N(−2, 1) (`alibit`), at `p / "slopes"`.
+    pub fn trainable(p: nn::Path, heads: i64, first_head_only: bool) -> Alibi {
+        Alibi {
+            trainable: Some(p.var(
+                "slopes",
+                &[heads, 1, 1],
                 Init::Randn {
                     mean: -2.0,
                     stdev: 1.0,
                 },
-            )
-        } else {
-            let s = p.zeros_no_train("alibi_slopes", &[heads]);
-            tch::no_grad(|| {
-                s.shallow_clone()
-                    .copy_(&Tensor::from_slice(&alibi_slopes(heads)).to_device(s.device()))
-            });
-            s
-        };
-        Alibi { slopes, trainable }
+            )),
+            heads,
+            first_head_only,
+        }
     }
 
     /// (1, H, Lq, Lk) bias.
-    pub fn bias(&self, lq: i64, lk: i64, kind: Kind) -> Tensor {
-        let device = self.slopes.device();
-        let i = Tensor::arange(lq, (Kind::Float, device)).unsqueeze(1);
+    pub fn bias(&self, lq: i64, lk: i64, device: Device, kind: Kind) -> Tensor {
+        let i = Tensor::arange(lq, (Kind::Float, device)).unsqueeze(1) + (lk - lq) as f64;
         let j = Tensor::arange(lk, (Kind::Float, device)).unsqueeze(0);
-        let dist = (i - j).abs().neg(); // (Lq, Lk)
-        let slopes = if self.trainable {
-            self.slopes.sigmoid()
-        } else {
-            self.slopes.shallow_clone()
+        let dist = (j - i).abs().neg().unsqueeze(0); // (1, Lq, Lk)
+        let b = match &self.trainable {
+            Some(s) => {
+                let dist = if self.first_head_only {
+                    let zeros = Tensor::zeros([self.heads - 1, lq, lk], (Kind::Float, device));
+                    Tensor::cat(&[dist, zeros], 0)
+                } else {
+                    dist
+                };
+                s.to_device(device).sigmoid() * dist
+            }
+            None => {
+                let slopes = Tensor::from_slice(&alibi_slopes(self.heads)).to_device(device);
+                slopes.view([-1, 1, 1]) * dist
+            }
         };
-        (slopes.view([-1, 1, 1]) * dist.unsqueeze(0))
-            .unsqueeze(0)
-            .to_kind(kind)
+        b.unsqueeze(0).to_kind(kind)
     }
 }
 
@@ -201,12 +230,12 @@ mod tests {
         }
     }
 
-    /// ALiBi's bias matrix: −|i − j|·slope, slopes 2^(−8(h+1)/H).
+    /// ALiBi's bias matrix: −|i − j|·slope, slopes 2^(−8(h+1)/H); queries aligned to the
+    /// end of longer keys; non-powers of two as the ALiBi paper's reference.
     #[test]
     fn alibi_bias_matrix() {
-        let vs = nn::VarStore::new(Device::Cpu);
-        let a = Alibi::new(vs.root(), 8, false);
-        let b = a.bias(4, 4, Kind::Float);
+        let a = Alibi::fixed(8);
+        let b = a.bias(4, 4, Device::Cpu, Kind::Float);
         assert_eq!(b.size(), vec![1, 8, 4, 4]);
         for h in 0..8 {
             let slope = 2f64.powf(-((h + 1) as f64));
@@ -217,13 +246,27 @@ mod tests {
                 }
             }
         }
-        assert_eq!(vs.trainable_variables().len(), 0);
+        // Two queries over five keys: query 0 sits at key 3.
+        let b = a.bias(2, 5, Device::Cpu, Kind::Float);
+        assert_eq!(b.double_value(&[0, 0, 0, 3]), 0.0);
+        assert_eq!(b.double_value(&[0, 0, 1, 4]), 0.0);
+        assert_eq!(b.double_value(&[0, 0, 0, 0]), -1.5);
+        let six = alibi_slopes(6);
+        let want = [0.25, 0.0625, 0.015625, 0.00390625, 0.5, 0.125];
+        for (a, b) in six.iter().zip(want) {
+            assert!((f64::from(*a) - b).abs() < 1e-9, "{six:?}");
+        }
         let vs = nn::VarStore::new(Device::Cpu);
-        let t = Alibi::new(vs.root(), 8, true);
+        let t = Alibi::trainable(vs.root(), 8, false);
         assert_eq!(vs.trainable_variables().len(), 1);
-        let b = t.bias(3, 3, Kind::Float);
-        // Slopes sigmoid(s) lie in (0, 1): the diagonal is 0, off it negative.
-        assert_eq!(b.double_value(&[0, 0, 1, 1]), 0.0);
+        let b = t.bias(3, 3, Device::Cpu, Kind::Float);
+        // Slopes σ(s) lie in (0, 1): the diagonal is 0, off it negative, on every head.
+        assert_eq!(b.double_value(&[0, 5, 1, 1]), 0.0);
+        assert!(b.double_value(&[0, 5, 0, 2]) < 0.0);
+        // YourMT3's quirk: only head 0 sees distances.
+        let q = Alibi::trainable(vs.root() / "q", 8, true);
+        let b = q.bias(3, 3, Device::Cpu, Kind::Float);
         assert!(b.double_value(&[0, 0, 0, 2]) < 0.0);
+        assert_eq!(b.double_value(&[0, 5, 0, 2]), 0.0);
     }
 }

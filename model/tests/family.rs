@@ -79,3 +79,220 @@ fn released_configurations_have_their_exact_parameter_counts() {
     assert_eq!(prefix_count(&vs, "encoder."), 19_888_384);
     assert_eq!(n, 46_548_608);
 }
+
+/// A tiny Perceiver-TF: 64 bins (8 after the pre-encoder), 4 conv channels, latents 32 wide,
+/// one block of each layer; a 2-layer T5 decoder 32 wide.
+fn tiny_ptf(multi: bool) -> ModelConfig {
+    let mut c = ModelConfig::demo();
+    c.encoder_type = EncoderType::PerceiverTf;
+    c.d_feat = 64;
+    c.feat_length = 12;
+    c.event_length = 10;
+    c.decoder.d_model = 32;
+    c.decoder.d_kv = 8;
+    c.decoder.d_ff = 64;
+    c.perceiver = PerceiverConfig {
+        conv_out_channels: 4,
+        num_latents: if multi { 6 } else { 4 },
+        d_latent: 32,
+        num_heads: 4,
+        num_blocks: 1,
+        num_local: 1,
+        num_temporal: 1,
+        dropout_rate: 0.0,
+        ..PerceiverConfig::default()
+    };
+    if multi {
+        c.decoder_type = DecoderType::MultiT5;
+        c.num_channels = 3;
+    }
+    c.with_positions()
+}
+
+#[test]
+fn shapes_of_the_perceiver_and_both_pre_decoders() {
+    for multi in [false, true] {
+        let cfg = tiny_ptf(multi);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let m = Ymt3::new(&vs.root(), &cfg).unwrap();
+        let spec = Tensor::rand([2, 12, 64], (Kind::Float, Device::Cpu));
+        let k = cfg.perceiver.num_latents;
+        assert_eq!(m.encode(&spec, false).size(), vec![2, 12, k, 32]);
+        let labels = if multi {
+            Tensor::randint_low(2, 500, [2, 3, 10], (Kind::Int64, Device::Cpu))
+        } else {
+            Tensor::randint_low(2, 500, [2, 10], (Kind::Int64, Device::Cpu))
+        };
+        let f = m.forward(&spec, &labels, false);
+        let mut want = labels.size();
+        want.push(596);
+        assert_eq!(f.logits.size(), want);
+        assert_eq!(m.generate(&spec, 5).size()[..labels.dim() - 1], labels.size()[..labels.dim() - 1]);
+        let vars = vs.variables();
+        // Pre-encoder: the first block widens 1 -> 4 channels with a 1x1 shortcut.
+        assert_eq!(vars["pre_encoder.0.blocks.0.conv1.weight"].size(), vec![4, 1, 3, 3]);
+        assert_eq!(vars["pre_encoder.0.blocks.0.shortcut.weight"].size(), vec![4, 1, 1, 1]);
+        assert!(!vars.contains_key("pre_encoder.0.blocks.1.shortcut.weight"));
+        // SCA keys read a channel's 64 / 8 = 8 frequency values (attention to channel).
+        assert_eq!(
+            vars["encoder.blocks.0.spectral_cross_attention.self.key.weight"].size(),
+            vec![32, 8]
+        );
+        assert_eq!(vars["encoder.pos_emb._pos_emb"].size(), vec![22, k, 32]);
+        let proj = if multi {
+            &vars["pre_decoder.0.linear.weight"]
+        } else {
+            &vars["pre_decoder.0.projection_layer.weight"]
+        };
+        assert_eq!(proj.size(), if multi { vec![32, 2 * 32] } else { vec![32, k * 32] });
+    }
+}
+
+/// Every position encoding builds, runs, and adds exactly its trainable tensors.
+#[test]
+fn every_latent_position_encoding() {
+    let base = {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let mut c = tiny_ptf(false);
+        c.perceiver.position_encoding = LatentPe::None;
+        let _m = Ymt3::new(&vs.root(), &c).unwrap();
+        trainable_params(&vs)
+    };
+    let (rows, k, d) = (22, 4, 32);
+    for (pe, extra) in [
+        (LatentPe::Tkd, rows * k * d),
+        (LatentPe::Td, rows * d),
+        (LatentPe::Tk, rows * k),
+        (LatentPe::Kdt, k * d + rows * d),
+        (LatentPe::Alibi, 0),
+        // Trainable slopes in each attention: SCA, local, temporal.
+        (LatentPe::Alibit, 3 * 4),
+        (LatentPe::Rope, 0),
+        (LatentPe::None, 0),
+    ] {
+        let vs = nn::VarStore::new(Device::Cpu);
+        let mut c = tiny_ptf(false);
+        c.perceiver.position_encoding = pe;
+        let m = Ymt3::new(&vs.root(), &c).unwrap();
+        assert_eq!(trainable_params(&vs) - base, extra, "{pe:?}");
+        let spec = Tensor::rand([1, 12, 64], (Kind::Float, Device::Cpu));
+        let out = m.encode(&spec, false);
+        assert!(out.isfinite().all().int64_value(&[]) == 1, "{pe:?}");
+    }
+}
+
+/// Frames are told apart only through the position encoding: on a spectrogram constant over
+/// time, frames far enough from the edges for the convolutions not to see them get the same
+/// output with `none`, and different outputs with each trainable table. (RoPE and ALiBi only
+/// reweight attention over values that are all alike here; their defining properties are
+/// tested in `position.rs`.)
+#[test]
+fn position_encodings_tell_frames_apart() {
+    let spec = Tensor::rand([1, 1, 64], (Kind::Float, Device::Cpu)).expand([1, 24, 64], false);
+    for (pe, quirks, same) in [
+        (LatentPe::None, false, true),
+        (LatentPe::Tkd, false, false),
+        (LatentPe::Td, false, false),
+        // (`tk` adds one value per latent over its whole width: the SCA's LayerNorm removes
+        // it unless the query residual carries it on.)
+        (LatentPe::Kdt, false, false),
+    ] {
+        tch::manual_seed(5);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let mut c = tiny_ptf(false);
+        c.feat_length = 24;
+        c.perceiver.position_encoding = pe;
+        c.perceiver.pe_quirks = quirks;
+        c.perceiver.sca_use_query_residual = false;
+        let m = Ymt3::new(&vs.root(), &c.with_positions()).unwrap();
+        let out = m.encode(&spec, false);
+        let diff = (out.get(0).get(9) - out.get(0).get(14)).abs().max().double_value(&[]);
+        assert_eq!(diff < 1e-5, same, "{pe:?}: {diff}");
+    }
+}
+
+#[test]
+fn multi_channel_cached_decoding_equals_uncached() {
+    tch::manual_seed(4);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let m = Ymt3::new(&vs.root(), &tiny_ptf(true)).unwrap();
+    let spec = Tensor::rand([2, 12, 64], (Kind::Float, Device::Cpu));
+    let a = m.generate(&spec, 7);
+    let b = m.generate_uncached(&spec, 7);
+    assert_eq!(a.size(), vec![2, 3, 7]);
+    assert!(a.equal(&b));
+}
+
+/// Tiny YPTF+Single, YPTF+Multi and YPTF.MoE+Multi (RoPE, gated SiLU experts) learn one batch:
+/// the loss falls and greedy decoding gives back every channel's targets, each channel
+/// stopping at its own EOS.
+#[test]
+fn tiny_perceiver_models_overfit_one_batch() {
+    use amt_model::optim::{Adam, AdamConfig, OptimizerKind, clip_grad_norm};
+    let moe = {
+        let mut c = tiny_ptf(true);
+        c.perceiver.ff_type = FfType::Moe;
+        c.perceiver.moe_num_experts = 4;
+        c.perceiver.ff_widening_factor = 2;
+        c.perceiver.hidden_act = Activation::Silu;
+        c.perceiver.position_encoding = LatentPe::Rope;
+        c.perceiver.rope_partial_pe = true;
+        c.perceiver.sca_use_query_residual = true;
+        c
+    };
+    let gmlp = {
+        let mut c = tiny_ptf(false);
+        c.perceiver.ff_type = FfType::Gmlp;
+        c.perceiver.position_encoding = LatentPe::Alibit;
+        c
+    };
+    for (name, cfg) in [
+        ("single", tiny_ptf(false)),
+        ("multi", tiny_ptf(true)),
+        ("moe", moe),
+        ("gmlp", gmlp),
+    ] {
+        tch::manual_seed(2);
+        let vs = nn::VarStore::new(Device::Cpu);
+        let m = Ymt3::new(&vs.root(), &cfg).unwrap();
+        let spec = Tensor::rand([2, 12, 64], (Kind::Float, Device::Cpu));
+        // Channels of different lengths, each ending in EOS (1), PAD (0) after.
+        let rows: Vec<i64> = vec![
+            340, 269, 339, 53, 1, 0, 0, 0, 0, 0, //
+            340, 300, 1, 0, 0, 0, 0, 0, 0, 0, //
+            1, 0, 0, 0, 0, 0, 0, 0, 0, 0, //
+            338, 273, 504, 1, 0, 0, 0, 0, 0, 0, //
+            340, 280, 339, 80, 338, 280, 1, 0, 0, 0, //
+            1, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+        ];
+        let labels = if cfg.num_channels == 3 {
+            Tensor::from_slice(&rows).view([2, 3, 10])
+        } else {
+            Tensor::from_slice(&rows[..20]).view([2, 10])
+        };
+        let params: Vec<(String, Tensor)> = vs
+            .variables()
+            .into_iter()
+            .filter(|(_, t)| t.requires_grad())
+            .collect();
+        let mut opt = Adam::new(AdamConfig::yourmt3(OptimizerKind::AdamW));
+        let first = m.forward(&spec, &labels, true).loss.double_value(&[]);
+        let mut last = first;
+        for _ in 0..150 {
+            for (_, p) in &params {
+                let mut g = p.grad();
+                if g.defined() {
+                    let _ = g.zero_();
+                }
+            }
+            let f = m.forward(&spec, &labels, true);
+            f.loss.backward();
+            clip_grad_norm(&params, 1.0);
+            opt.step(&params, 1e-2);
+            last = f.loss.double_value(&[]);
+        }
+        assert!(last < 0.05, "{name}: loss {first} -> {last}");
+        let out = m.generate(&spec, 10);
+        assert!(out.equal(&labels), "{name}: {out:?}");
+    }
+}

@@ -207,18 +207,27 @@ fn flags_are_yourmt3s_and_unbuilt_parts_are_refused() {
     assert_eq!(v["model"]["encoder"]["dropout_rate"], 0.2);
     for (flags, needle) in [
         (
-            &["-enc", "perceiver-tf"][..],
-            "not built yet: --encoder-type perceiver-tf",
+            &["-enc", "conformer"][..],
+            "not built yet: --encoder-type conformer",
+        ),
+        (&["-dec", "multi-t5"][..], "use -tk mc13_full_plus_256"),
+        (&["-tk", "mc13_full_plus_256"][..], "it needs -dec multi-t5"),
+        (
+            &["-ff", "moe"][..],
+            "not built yet: --ff-layer-type moe (MoE and gMLP in T5 blocks",
         ),
         (
-            &["-dec", "multi-t5"][..],
-            "not built yet: --decoder-type multi-t5",
+            &["-nl", "26"][..],
+            "--num-latents is an option of the Perceiver-TF encoder",
         ),
         (
-            &["-tk", "mc13_full_plus_256"][..],
-            "not built yet: --task mc13_full_plus_256",
+            &["-enc", "perceiver-tf", "-ln", "rms_norm"][..],
+            "not built yet: --layer-norm-type rms_norm (only layer_norm (YourMT3 ignores -ln",
         ),
-        (&["-ff", "moe"][..], "not built yet: --ff-layer-type moe"),
+        (
+            &["-enc", "perceiver-tf", "-rt", "lll"][..],
+            "not built yet: --rotary-type lll",
+        ),
         (
             &["-ps", "-2", "2"][..],
             "not built yet: --pitch-shift-range",
@@ -245,6 +254,39 @@ fn flags_are_yourmt3s_and_unbuilt_parts_are_refused() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+}
+
+/// The four released configurations, by the flags of YourMT3's README, have its exact
+/// trainable parameter counts (spec section 7.4).
+#[test]
+fn released_configurations_by_their_flags() {
+    let home = Home::new();
+    let ptf = ["-enc", "perceiver-tf", "-ac", "spec", "-hop", "300", "-atc", "1"];
+    let multi = ["-tk", "mc13_full_plus_256", "-dec", "multi-t5", "-nl", "26"];
+    let moe = [
+        "-sqr", "1", "-ff", "moe", "-wf", "4", "-nmoe", "8", "-kmoe", "2", "-act", "silu", "-epe",
+        "rope", "-rp", "1",
+    ];
+    let cases: [(Vec<&str>, i64); 4] = [
+        (vec![], 44_672_000),
+        (ptf.to_vec(), 29_868_416),
+        ([&multi[..], &ptf[..]].concat(), 28_457_600),
+        ([&multi[..], &moe[..], &ptf[..]].concat(), 46_548_608),
+    ];
+    for (flags, params) in cases {
+        let mut args = vec!["model", "info", "--json"];
+        args.extend_from_slice(&flags);
+        let v: serde_json::Value = serde_json::from_str(&home.ok(&args)).unwrap();
+        assert_eq!(v["params"], params, "{flags:?}");
+    }
+    let mut args = vec!["model", "info", "--json"];
+    args.extend_from_slice(&multi);
+    args.extend_from_slice(&ptf);
+    let v: serde_json::Value = serde_json::from_str(&home.ok(&args)).unwrap();
+    assert_eq!(v["model"]["num_channels"], 13);
+    assert_eq!(v["model"]["event_length"], 256);
+    assert_eq!(v["model"]["feat_length"], 110);
+    assert_eq!(v["model"]["d_feat"], 1024);
 }
 
 /// `amt model forward` on a checkpoint's weights: its spectrogram equals `amt features`, and

@@ -99,7 +99,7 @@ fn info(args: &ModelInfoArgs) -> anyhow::Result<ExitCode> {
                 },
                 p.hidden_act,
                 p.position_encoding,
-                if p.rope_checkpoint_quirk { " (YourMT3's RoPE quirk)" } else { "" },
+                if p.pe_quirks { " (YourMT3's RoPE quirk)" } else { "" },
                 p.dropout_rate
             );
         } else {

@@ -231,11 +231,12 @@ pub struct ModelFlags {
     /// Rotate only part of each head (YourMT3's `-rp`)
     #[arg(long = "rope-partial-pe", value_name = "BOOL")]
     pub rope_partial_pe: Option<String>,
-    /// amt: YourMT3's RoPE quirk, which its released RoPE checkpoints need: rotary width =
-    /// the head count (8; 4 with -rp 1) and queries only (keys too with -rk 1). Default 0:
-    /// the head's width (half with -rp 1), queries and keys
-    #[arg(long = "rope-compat", value_name = "BOOL")]
-    pub rope_compat: Option<String>,
+    /// amt: YourMT3's position-encoding quirks, which its released RoPE checkpoints need:
+    /// rotary width = the head count (8; 4 with -rp 1), queries only (keys too with -rk 1);
+    /// `alibit` on head 0 only. Default 0: the head's width (half with -rp 1), queries and
+    /// keys, every head
+    #[arg(long = "pe-compat", value_name = "BOOL")]
+    pub pe_compat: Option<String>,
     #[arg(long = "decoder-ff-layer-type", value_name = "TYPE")]
     pub decoder_ff_layer_type: Option<String>,
     #[arg(long = "decoder-ff-widening-factor", value_name = "N")]

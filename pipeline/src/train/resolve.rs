@@ -481,8 +481,8 @@ fn perceiver_config(m: &ModelFlags, demo: bool) -> Result<PerceiverConfig, Strin
     if let Some(v) = &m.rope_partial_pe {
         p.rope_partial_pe = truthy(v);
     }
-    if let Some(v) = &m.rope_compat {
-        p.rope_checkpoint_quirk = truthy(v);
+    if let Some(v) = &m.pe_compat {
+        p.pe_quirks = truthy(v);
     }
     if let Some(v) = &m.layer_norm_type
         && !matches!(v.as_str(), "layer_norm" | "LayerNorm")
@@ -692,7 +692,7 @@ fn check_unbuilt(m: &ModelFlags, t: &TrainFlags) -> Result<(), String> {
             ("--rotary-type", m.rotary_type.is_some()),
             ("--rope-apply-to-keys", m.rope_apply_to_keys.is_some()),
             ("--rope-partial-pe", m.rope_partial_pe.is_some()),
-            ("--rope-compat", m.rope_compat.is_some()),
+            ("--pe-compat", m.pe_compat.is_some()),
             ("--layer-norm-type", m.layer_norm_type.is_some()),
             ("--moe-num-experts", m.moe_num_experts.is_some()),
             ("--moe-topk", m.moe_topk.is_some()),
@@ -818,14 +818,11 @@ mod tests {
     #[test]
     fn unbuilt_parts_are_refused_by_name() {
         let m = ModelFlags {
-            encoder_type: Some("perceiver-tf".into()),
+            encoder_type: Some("conformer".into()),
             ..Default::default()
         };
         let e = resolve(&m, &TrainFlags::default(), None).unwrap_err();
-        assert!(
-            e.starts_with("not built yet: --encoder-type perceiver-tf"),
-            "{e}"
-        );
+        assert!(e.starts_with("not built yet: --encoder-type conformer"), "{e}");
         let t = TrainFlags {
             pitch_shift_range: Some(vec![-2, 2]),
             ..Default::default()
