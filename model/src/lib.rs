@@ -9,9 +9,11 @@ pub mod frontend;
 pub mod npy;
 pub mod optim;
 pub mod perceiver;
+pub mod pickle;
 pub mod position;
 pub mod stream;
 pub mod t5;
+pub mod torch_ckpt;
 pub mod ymt3;
 
 use serde::Serialize;

@@ -4,6 +4,9 @@
 //! frames of a latent; and the pre-decoders that turn (B, T, K, D) into the T5 decoder's
 //! memory: `linear` (one channel) and `mc_shared_linear` (latents 2c and 2c+1 for channel c).
 
+// `x = x + y`, never `x += y`: on a tensor `+=` is in place, which autograd must not see.
+#![allow(clippy::assign_op_pattern)]
+
 use tch::nn::{self, Init, Module, ModuleT};
 use tch::{Kind, Tensor};
 

@@ -127,11 +127,20 @@ fn shapes_of_the_perceiver_and_both_pre_decoders() {
         let mut want = labels.size();
         want.push(596);
         assert_eq!(f.logits.size(), want);
-        assert_eq!(m.generate(&spec, 5).size()[..labels.dim() - 1], labels.size()[..labels.dim() - 1]);
+        assert_eq!(
+            m.generate(&spec, 5).size()[..labels.dim() - 1],
+            labels.size()[..labels.dim() - 1]
+        );
         let vars = vs.variables();
         // Pre-encoder: the first block widens 1 -> 4 channels with a 1x1 shortcut.
-        assert_eq!(vars["pre_encoder.0.blocks.0.conv1.weight"].size(), vec![4, 1, 3, 3]);
-        assert_eq!(vars["pre_encoder.0.blocks.0.shortcut.weight"].size(), vec![4, 1, 1, 1]);
+        assert_eq!(
+            vars["pre_encoder.0.blocks.0.conv1.weight"].size(),
+            vec![4, 1, 3, 3]
+        );
+        assert_eq!(
+            vars["pre_encoder.0.blocks.0.shortcut.weight"].size(),
+            vec![4, 1, 1, 1]
+        );
         assert!(!vars.contains_key("pre_encoder.0.blocks.1.shortcut.weight"));
         // SCA keys read a channel's 64 / 8 = 8 frequency values (attention to channel).
         assert_eq!(
@@ -144,7 +153,14 @@ fn shapes_of_the_perceiver_and_both_pre_decoders() {
         } else {
             &vars["pre_decoder.0.projection_layer.weight"]
         };
-        assert_eq!(proj.size(), if multi { vec![32, 2 * 32] } else { vec![32, k * 32] });
+        assert_eq!(
+            proj.size(),
+            if multi {
+                vec![32, 2 * 32]
+            } else {
+                vec![32, k * 32]
+            }
+        );
     }
 }
 
@@ -206,7 +222,10 @@ fn position_encodings_tell_frames_apart() {
         c.perceiver.sca_use_query_residual = false;
         let m = Ymt3::new(&vs.root(), &c.with_positions()).unwrap();
         let out = m.encode(&spec, false);
-        let diff = (out.get(0).get(9) - out.get(0).get(14)).abs().max().double_value(&[]);
+        let diff = (out.get(0).get(9) - out.get(0).get(14))
+            .abs()
+            .max()
+            .double_value(&[]);
         assert_eq!(diff < 1e-5, same, "{pe:?}: {diff}");
     }
 }
@@ -381,7 +400,10 @@ fn perceiver_models_equal_yourmt3s_own_code() {
             let e = err(&f.logits, &npy_f32(&file("logits.npy")));
             assert!(e < 1e-4, "{name} logits: {e}");
             let loss = g["loss"].as_f64().unwrap();
-            assert!((f.loss.double_value(&[]) - loss).abs() < 1e-4, "{name} loss");
+            assert!(
+                (f.loss.double_value(&[]) - loss).abs() < 1e-4,
+                "{name} loss"
+            );
             let want = npy_i64(&file("greedy.npy"));
             let n = *want.size().last().unwrap();
             let got = m.generate(&spec, 6);

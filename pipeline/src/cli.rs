@@ -103,8 +103,27 @@ pub enum Command {
     Transcribe(TranscribeArgs),
     /// Start N ranks of a data-parallel job on this machine (`-- train ...`), as torchrun does
     Launch(LaunchArgs),
+    /// Convert a YourMT3 checkpoint (PyTorch Lightning .ckpt) to safetensors plus its model
+    /// configuration, reading it as data (nothing in it runs)
+    Convert(ConvertArgs),
     /// YourMT3's data presets: list them, or show one's members, weights and sampling shares
     Presets(PresetsArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ConvertArgs {
+    /// A YourMT3 checkpoint (`model.ckpt`, `last.ckpt`: a torch.save zip)
+    #[arg(value_name = "CHECKPOINT")]
+    pub checkpoint: PathBuf,
+    /// The safetensors file to write; its configuration goes beside it as `<OUT>.json`
+    #[arg(short, long, value_name = "OUT.safetensors")]
+    pub out: PathBuf,
+    /// Accept one more pickle global (`module.Name`) as inert data; nothing is ever called
+    #[arg(long = "allow-global", value_name = "MODULE.NAME")]
+    pub allow_global: Vec<String>,
+    /// Print one JSON object: the files written, the flags, what was dropped and assumed
+    #[arg(long)]
+    pub json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -263,8 +282,9 @@ pub struct TranscribeArgs {
         conflicts_with = "checkpoint"
     )]
     pub exp: Option<String>,
-    /// A checkpoint folder (`runs/<EXP_ID>/checkpoints/ckpt-<step>`)
-    #[arg(long, value_name = "DIR")]
+    /// A checkpoint folder (`runs/<EXP_ID>/checkpoints/ckpt-<step>`), or weights written by
+    /// `amt convert` (`OUT.safetensors`, with its `OUT.json` beside it)
+    #[arg(long, value_name = "PATH")]
     pub checkpoint: Option<PathBuf>,
     /// Output folder: `<audio name>.mid` (and `.png`) per file
     #[arg(short, long, value_name = "DIR")]
@@ -767,6 +787,7 @@ fn dispatch(mut cli: Cli, cancel: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
         Command::Features(args) => return commands::features(args),
         Command::Model(cmd) => return commands::model(cmd),
         Command::Launch(args) => return commands::launch(&cli, args),
+        Command::Convert(args) => return commands::convert(args),
         _ => {}
     }
     let ctx = build_context(&cli, cancel)?;
@@ -775,7 +796,8 @@ fn dispatch(mut cli: Cli, cancel: Arc<AtomicBool>) -> anyhow::Result<ExitCode> {
         | Command::Bench(_)
         | Command::Features(_)
         | Command::Model(_)
-        | Command::Launch(_) => {
+        | Command::Launch(_)
+        | Command::Convert(_) => {
             unreachable!("handled above")
         }
         Command::Run(a) => commands::run(&ctx, &a),

@@ -3,6 +3,7 @@
 
 mod bench;
 mod cache;
+mod convert;
 mod doctor;
 mod eval;
 mod features;
@@ -23,6 +24,7 @@ use amt_stages::DatasetSpec;
 
 pub use bench::bench;
 pub use cache::cache;
+pub use convert::convert;
 pub use doctor::doctor;
 pub use eval::eval;
 pub use features::features;

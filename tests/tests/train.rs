@@ -261,7 +261,16 @@ fn flags_are_yourmt3s_and_unbuilt_parts_are_refused() {
 #[test]
 fn released_configurations_by_their_flags() {
     let home = Home::new();
-    let ptf = ["-enc", "perceiver-tf", "-ac", "spec", "-hop", "300", "-atc", "1"];
+    let ptf = [
+        "-enc",
+        "perceiver-tf",
+        "-ac",
+        "spec",
+        "-hop",
+        "300",
+        "-atc",
+        "1",
+    ];
     let multi = ["-tk", "mc13_full_plus_256", "-dec", "multi-t5", "-nl", "26"];
     let moe = [
         "-sqr", "1", "-ff", "moe", "-wf", "4", "-nmoe", "8", "-kmoe", "2", "-act", "silu", "-epe",

@@ -86,7 +86,11 @@ fn info(args: &ModelInfoArgs) -> anyhow::Result<ExitCode> {
                 p.num_latents,
                 p.d_latent,
                 p.num_blocks,
-                if p.sca_use_query_residual { " with query residual" } else { "" },
+                if p.sca_use_query_residual {
+                    " with query residual"
+                } else {
+                    ""
+                },
                 p.num_local,
                 p.num_temporal,
                 p.num_heads,
@@ -99,7 +103,11 @@ fn info(args: &ModelInfoArgs) -> anyhow::Result<ExitCode> {
                 },
                 p.hidden_act,
                 p.position_encoding,
-                if p.pe_quirks { " (YourMT3's RoPE quirk)" } else { "" },
+                if p.pe_quirks {
+                    " (YourMT3's RoPE quirk)"
+                } else {
+                    ""
+                },
                 p.dropout_rate
             );
         } else {

@@ -32,18 +32,33 @@ pub struct Transcriber {
 }
 
 impl Transcriber {
-    /// Loads checkpoint folder `dir` (checking its hashes) onto `device`.
+    /// Loads checkpoint folder `dir` (checking its hashes), or the weights `amt convert`
+    /// wrote (a `.safetensors` file with its `.json` beside it), onto `device`.
     pub fn load(dir: &Path, device: Device, batch: usize) -> anyhow::Result<Transcriber> {
-        let state = checkpoint::read_state(dir).map_err(anyhow::Error::msg)?;
-        let card: ModelCard = serde_json::from_value(state.config.clone()).map_err(|e| {
-            anyhow::anyhow!(
-                "checkpoint `{}` does not say what model it holds ({e})",
-                dir.display()
-            )
-        })?;
+        let (card, weights): (ModelCard, std::path::PathBuf) = if dir.is_file() {
+            let side = super::convert::sidecar(dir);
+            let text = fs_err::read(&side).map_err(|e| {
+                with_hint(
+                    anyhow::anyhow!("{e}"),
+                    "weights given as a file are `amt convert`'s output: its OUT.json must lie beside OUT.safetensors",
+                )
+            })?;
+            let c: super::convert::Converted = serde_json::from_slice(&text)
+                .map_err(|e| anyhow::anyhow!("`{}`: {e}", side.display()))?;
+            (c.card, dir.to_path_buf())
+        } else {
+            let state = checkpoint::read_state(dir).map_err(anyhow::Error::msg)?;
+            let card = serde_json::from_value(state.config.clone()).map_err(|e| {
+                anyhow::anyhow!(
+                    "checkpoint `{}` does not say what model it holds ({e})",
+                    dir.display()
+                )
+            })?;
+            (card, dir.join(checkpoint::MODEL))
+        };
         let mut vs = nn::VarStore::new(device);
         let model = Ymt3::new(&vs.root(), &card.model).map_err(anyhow::Error::msg)?;
-        vs.load(dir.join(checkpoint::MODEL))
+        vs.load(&weights)
             .map_err(|e| anyhow::anyhow!("checkpoint `{}`: {e}", dir.display()))?;
         let codec = Codec::parse(&card.codec)
             .ok_or_else(|| anyhow::anyhow!("checkpoint `{}`: unknown codec", dir.display()))?;

@@ -145,15 +145,29 @@ pub fn resolve_for(
         .n_mels
         .unwrap_or(if demo { DemoDefaults::N_MELS } else { 512 });
     let task = m.task.clone().unwrap_or_else(|| "mt3_full_plus".into());
-    let encoder_type = match m.encoder_type.as_deref().map(str::to_ascii_lowercase).as_deref() {
+    let encoder_type = match m
+        .encoder_type
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         None | Some("t5") => EncoderType::T5,
         Some("perceiver-tf") | Some("perceiver_tf") => EncoderType::PerceiverTf,
         Some("conformer") => {
-            return Err(not_built("--encoder-type", "conformer", "the Conformer encoder"));
+            return Err(not_built(
+                "--encoder-type",
+                "conformer",
+                "the Conformer encoder",
+            ));
         }
         Some(other) => return Err(bad("--encoder-type", other, "t5 or perceiver-tf")),
     };
-    let decoder_type = match m.decoder_type.as_deref().map(str::to_ascii_lowercase).as_deref() {
+    let decoder_type = match m
+        .decoder_type
+        .as_deref()
+        .map(str::to_ascii_lowercase)
+        .as_deref()
+    {
         None | Some("t5") => DecoderType::T5,
         Some("multi-t5") | Some("multi_t5") => DecoderType::MultiT5,
         Some(other) => return Err(bad("--decoder-type", other, "t5 or multi-t5")),
@@ -583,10 +597,9 @@ fn check_unbuilt(m: &ModelFlags, t: &TrainFlags) -> Result<(), String> {
         None => true,
         Some(v) => ok.iter().any(|o| o.eq_ignore_ascii_case(v)),
     };
-    let perceiver = m
-        .encoder_type
-        .as_deref()
-        .is_some_and(|e| e.eq_ignore_ascii_case("perceiver-tf") || e.eq_ignore_ascii_case("perceiver_tf"));
+    let perceiver = m.encoder_type.as_deref().is_some_and(|e| {
+        e.eq_ignore_ascii_case("perceiver-tf") || e.eq_ignore_ascii_case("perceiver_tf")
+    });
     let multi = m
         .decoder_type
         .as_deref()
@@ -600,8 +613,17 @@ fn check_unbuilt(m: &ModelFlags, t: &TrainFlags) -> Result<(), String> {
                 &["default", "linear"]
             },
             &[
-                "default", "trainable", "tkd", "td", "tk", "kdt", "alibi", "alibit", "rope",
-                "none", "0",
+                "default",
+                "trainable",
+                "tkd",
+                "td",
+                "tk",
+                "kdt",
+                "alibi",
+                "alibit",
+                "rope",
+                "none",
+                "0",
             ],
         )
     } else {
@@ -822,7 +844,10 @@ mod tests {
             ..Default::default()
         };
         let e = resolve(&m, &TrainFlags::default(), None).unwrap_err();
-        assert!(e.starts_with("not built yet: --encoder-type conformer"), "{e}");
+        assert!(
+            e.starts_with("not built yet: --encoder-type conformer"),
+            "{e}"
+        );
         let t = TrainFlags {
             pitch_shift_range: Some(vec![-2, 2]),
             ..Default::default()
