@@ -65,6 +65,8 @@ pub struct ModelConfig {
     pub encoder_type: EncoderType,
     /// The Perceiver-TF's sizes (used with `encoder_type = perceiver_tf`).
     pub perceiver: PerceiverConfig,
+    /// The Conformer's sizes (used with `encoder_type = conformer`).
+    pub conformer: ConformerConfig,
     /// `-dec`: one T5 decoder, or the multi-channel T5 decoder (shared weights).
     pub decoder_type: DecoderType,
     /// Decoder channels of `multi_t5` (13 for `mc13_full_plus_256`); 1 for `t5`.
@@ -78,6 +80,42 @@ pub enum EncoderType {
     #[default]
     T5,
     PerceiverTf,
+    Conformer,
+}
+
+/// The Conformer encoder (spec section 7.3; YourMT3's `conformer` sub-config).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ConformerConfig {
+    /// Equal to the spectrogram's bins (no pre-encoder).
+    pub d_model: i64,
+    pub intermediate_size: i64,
+    pub num_heads: i64,
+    pub num_layers: i64,
+    pub dropout_rate: f64,
+    /// Probability of skipping a whole layer in training.
+    pub layerdrop: f64,
+    pub conv_depthwise_kernel_size: i64,
+    pub layer_norm_eps: f64,
+    pub hidden_act: Activation,
+    pub rotary_base: f64,
+}
+
+impl Default for ConformerConfig {
+    fn default() -> Self {
+        ConformerConfig {
+            d_model: 512,
+            intermediate_size: 512,
+            num_heads: 8,
+            num_layers: 8,
+            dropout_rate: 0.1,
+            layerdrop: 0.1,
+            conv_depthwise_kernel_size: 31,
+            layer_norm_eps: 1e-5,
+            hidden_act: Activation::Gelu,
+            rotary_base: 10000.0,
+        }
+    }
 }
 
 /// `-dec`.
@@ -247,6 +285,7 @@ impl Default for ModelConfig {
             logit_scale: LogitScale::Sqrt,
             encoder_type: EncoderType::T5,
             perceiver: PerceiverConfig::default(),
+            conformer: ConformerConfig::default(),
             decoder_type: DecoderType::T5,
             num_channels: 1,
         }
@@ -308,6 +347,43 @@ impl ModelConfig {
         }
         if self.encoder_type == EncoderType::PerceiverTf {
             return self.check_perceiver();
+        }
+        if self.encoder_type == EncoderType::Conformer {
+            let c = &self.conformer;
+            if self.decoder_type == DecoderType::MultiT5 {
+                return Err(
+                    "the multi-T5 decoder reads per-channel encoder states: use -enc perceiver-tf"
+                        .into(),
+                );
+            }
+            if c.d_model != self.d_feat {
+                return Err(format!(
+                    "the Conformer reads the spectrogram directly: its d_model ({}) must equal the bins per frame ({})",
+                    c.d_model, self.d_feat
+                ));
+            }
+            if c.d_model != self.decoder.d_model {
+                return Err(format!(
+                    "the Conformer's d_model ({}) must equal the decoder's ({})",
+                    c.d_model, self.decoder.d_model
+                ));
+            }
+            if c.num_heads <= 0
+                || c.d_model % c.num_heads != 0
+                || (c.d_model / c.num_heads) % 2 != 0
+            {
+                return Err(format!(
+                    "the Conformer's {} heads must split d_model {} into even widths",
+                    c.num_heads, c.d_model
+                ));
+            }
+            if c.num_layers <= 0
+                || c.intermediate_size <= 0
+                || c.conv_depthwise_kernel_size % 2 == 0
+            {
+                return Err("the Conformer needs layers, a positive intermediate size and an odd depthwise kernel".into());
+            }
+            return Ok(());
         }
         if self.decoder_type == DecoderType::MultiT5 {
             return Err(

@@ -4,6 +4,7 @@
 pub mod amp;
 pub mod checkpoint;
 pub mod config;
+pub mod conformer;
 pub mod ffn;
 pub mod frontend;
 pub mod npy;

@@ -18,6 +18,7 @@ use tch::nn::{self, Init, Module};
 use tch::{Kind, Tensor};
 
 use crate::config::{DecoderType, EncoderType, LogitScale, ModelConfig};
+use crate::conformer::Conformer;
 use crate::perceiver::{PerceiverTf, PreDecoder};
 use crate::t5::{KvCache, Stack};
 
@@ -29,6 +30,7 @@ pub const EOS: i64 = 1;
 enum Encoder {
     T5(Stack),
     Perceiver(PerceiverTf, PreDecoder),
+    Conformer(Conformer),
 }
 
 pub struct Ymt3 {
@@ -57,6 +59,9 @@ impl Ymt3 {
                 &cfg.encoder,
                 false,
             )),
+            EncoderType::Conformer => {
+                Encoder::Conformer(Conformer::new(root / "encoder", &cfg.conformer))
+            }
             EncoderType::PerceiverTf => {
                 let p = &cfg.perceiver;
                 let enc = PerceiverTf::new(
@@ -129,6 +134,7 @@ impl Ymt3 {
         match &self.encoder {
             Encoder::T5(s) => s.forward(spec, None, train),
             Encoder::Perceiver(p, _) => p.forward(spec, train),
+            Encoder::Conformer(c) => c.forward(spec, train),
         }
     }
 
@@ -136,6 +142,7 @@ impl Ymt3 {
     fn memory(&self, spec: &Tensor, train: bool) -> Tensor {
         match &self.encoder {
             Encoder::T5(s) => s.forward(spec, None, train),
+            Encoder::Conformer(c) => c.forward(spec, train),
             Encoder::Perceiver(p, pre) => {
                 let m = pre.forward(&p.forward(spec, train));
                 match m.dim() {

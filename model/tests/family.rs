@@ -78,6 +78,16 @@ fn released_configurations_have_their_exact_parameter_counts() {
     let (n, vs) = count(&yptf_moe_multi());
     assert_eq!(prefix_count(&vs, "encoder."), 19_888_384);
     assert_eq!(n, 46_548_608);
+
+    // The Conformer (not released): YourMT3's code gives its encoder 23,278,592.
+    let conformer = ModelConfig {
+        encoder_type: EncoderType::Conformer,
+        ..ModelConfig::default()
+    }
+    .with_positions();
+    let (n, vs) = count(&conformer);
+    assert_eq!(prefix_count(&vs, "encoder."), 23_278_592);
+    assert_eq!(n, 23_278_592 + 25_178_624 + 2 * 305_152);
 }
 
 /// A tiny Perceiver-TF: 64 bins (8 after the pre-encoder), 4 conv channels, latents 32 wide,
@@ -337,12 +347,11 @@ fn npy_i64(path: &std::path::Path) -> Tensor {
 /// Against `tests/golden/make_family.py`: YourMT3's own PyTorch code, with random weights
 /// saved under its state-dict names and loaded here by those names, gives the same encoder
 /// output, teacher-forced logits and greedy tokens, for a YPTF+Single and for a
-/// YPTF.MoE+Multi (RoPE with YourMT3's quirks, 13 channels).
+/// YPTF.MoE+Multi (RoPE with YourMT3's quirks, 13 channels); and a Conformer.
 #[test]
-fn perceiver_models_equal_yourmt3s_own_code() {
+fn models_equal_yourmt3s_own_code() {
     for (name, multi) in [("ptf_single", false), ("ptf_moe_multi", true)] {
         let (dir, g) = golden(name);
-        let file = |s: &str| dir.join(format!("{name}_{s}"));
         let d = &g["decoder"];
         let int = |v: &serde_json::Value| v.as_i64().unwrap();
         let mut c = ModelConfig {
@@ -384,6 +393,35 @@ fn perceiver_models_equal_yourmt3s_own_code() {
         }
         let c = c.with_positions();
         assert_eq!(c.decoder.num_max_positions, int(&d["num_max_positions"]));
+        golden_check(name, &dir, &g, c);
+    }
+    let (dir, g) = golden("conformer");
+    let d = &g["decoder"];
+    let int = |v: &serde_json::Value| v.as_i64().unwrap();
+    let mut c = ModelConfig {
+        encoder_type: EncoderType::Conformer,
+        d_feat: 64,
+        feat_length: 256,
+        event_length: 1024,
+        logit_scale: amt_model::config::LogitScale::Yourmt3,
+        ..ModelConfig::default()
+    };
+    c.conformer.d_model = 64;
+    c.conformer.intermediate_size = 96;
+    c.conformer.num_heads = 2;
+    c.conformer.num_layers = 2;
+    c.conformer.conv_depthwise_kernel_size = 7;
+    c.decoder.d_model = int(&d["d_model"]);
+    c.decoder.num_heads = int(&d["num_heads"]);
+    c.decoder.d_kv = int(&d["d_kv"]);
+    c.decoder.d_ff = int(&d["d_ff"]);
+    c.decoder.num_layers = int(&d["num_layers"]);
+    golden_check("conformer", &dir, &g, c.with_positions());
+}
+
+fn golden_check(name: &str, dir: &std::path::Path, g: &serde_json::Value, c: ModelConfig) {
+    {
+        let file = |s: &str| dir.join(format!("{name}_{s}"));
         let mut vs = nn::VarStore::new(Device::Cpu);
         let m = Ymt3::new(&vs.root(), &c).unwrap();
         vs.load(file("weights.safetensors")).unwrap();

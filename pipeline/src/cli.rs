@@ -479,7 +479,8 @@ pub enum BenchWhat {
     /// an optimiser step on random inputs with half-padded targets; seconds per step and peak
     /// memory (the anchor: YourMT3's PyTorch YMT3+ at batch 2 on 2 threads)
     Train {
-        /// `demo` (the demo's small T5) or `ymt3+` (YourMT3's default sizes)
+        /// `demo` (the demo's small T5), or a released configuration by YourMT3's flags:
+        /// `ymt3+`, `yptf-single`, `yptf-multi`, `yptf-moe-multi`
         #[arg(long, default_value = "ymt3+")]
         model: String,
         /// Segments per step
@@ -511,6 +512,16 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 25.0)]
         bucket_mb: f64,
         /// Timed all-reduces (after one warm-up)
+        #[arg(long, default_value_t = 5)]
+        repeat: usize,
+    },
+    /// The MoE feed-forward (YPTF.MoE+Multi's layer: 128 wide, 8 experts of 512, top 2):
+    /// forward + backward with the experts batched against one expert at a time
+    Moe {
+        /// Tokens per call (a batch of 2 x 110 frames x 26 latents: 5720)
+        #[arg(long, default_value_t = 5720)]
+        tokens: i64,
+        /// Timed calls per variant (after one warm-up), interleaved
         #[arg(long, default_value_t = 5)]
         repeat: usize,
     },

@@ -89,6 +89,31 @@ fn a_tiny_yptf_moe_multi_trains_validates_and_transcribes() {
     assert!(home.path().join("out/tone.mid").exists());
 }
 
+/// The Conformer encoder (`-enc conformer`) under the demo's T5 decoder trains a step and
+/// validates; `amt model info` gives YourMT3's encoder size at the default configuration.
+#[test]
+fn a_conformer_trains_from_its_flag() {
+    let home = Home::new();
+    let v: serde_json::Value =
+        serde_json::from_str(&home.ok(&["model", "info", "--json", "-enc", "conformer"])).unwrap();
+    assert_eq!(v["params"], 23_278_592 + 25_178_624 + 2 * 305_152);
+    tiny_dataset(&home);
+    let v = json_of(&tiny_train(
+        &home,
+        "conf",
+        1,
+        &["-enc", "conformer", "-vit", "1"],
+    ));
+    assert_eq!(v["steps"], 1, "{v}");
+    assert!(
+        v["metrics"]["validation/loss"]
+            .as_f64()
+            .unwrap()
+            .is_finite(),
+        "{v}"
+    );
+}
+
 fn golden(name: &str) -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../model/tests/golden")

@@ -207,8 +207,8 @@ fn flags_are_yourmt3s_and_unbuilt_parts_are_refused() {
     assert_eq!(v["model"]["encoder"]["dropout_rate"], 0.2);
     for (flags, needle) in [
         (
-            &["-enc", "conformer"][..],
-            "not built yet: --encoder-type conformer",
+            &["-dpe", "trainable"][..],
+            "not built yet: --decoder-position-encoding-type trainable",
         ),
         (&["-dec", "multi-t5"][..], "use -tk mc13_full_plus_256"),
         (&["-tk", "mc13_full_plus_256"][..], "it needs -dec multi-t5"),

@@ -1,7 +1,8 @@
 """Golden outputs of tiny YPTF models computed by YourMT3's own code (the original PyTorch
 implementation, not amt's): a YPTF+Single (trainable tkd positions, MLP) and a
 YPTF.MoE+Multi (query residual, MoE with SiLU experts, partial RoPE with YourMT3's quirks,
-13 decoder channels), both with random weights, in eval mode.
+13 decoder channels) and a Conformer encoder with a T5 decoder (64 mel bins), all with random
+weights, in eval mode.
 
 The original is not vendored: point YOURMT3_SRC at the `amt/src` folder of a checkout of the
 YourMT3 Space (e.g. lokman2k5/YourMT3 or luck058/YourMT3), with torch, transformers 4.45,
@@ -63,6 +64,22 @@ from utils.task_manager import TaskManager  # noqa: E402
 
 FRAMES = 8
 GREEDY = 6
+
+
+def build_conformer():
+    audio_cfg = copy.deepcopy(C.audio_cfg)
+    model_cfg = copy.deepcopy(C.model_cfg)
+    shared_cfg = copy.deepcopy(C.shared_cfg)
+    audio_cfg["n_mels"] = 64
+    shared_cfg["TOKENIZER"]["max_shift_steps"] = 206
+    model_cfg["encoder_type"] = "conformer"
+    model_cfg["encoder"]["conformer"].update(
+        d_model=64, intermediate_size=96, num_heads=2, num_layers=2, conv_depthwise_kernel_size=7
+    )
+    model_cfg["decoder"]["t5"].update(num_layers=1, num_heads=2, d_model=64)
+    tm = TaskManager(task_name="mt3_full_plus", max_shift_steps=206)
+    model = YourMT3(audio_cfg=audio_cfg, model_cfg=model_cfg, shared_cfg=shared_cfg, task_manager=tm)
+    return model, tm
 
 
 def build(multi):
@@ -130,13 +147,14 @@ def labels_for(channels, length, seed):
 
 def main():
     torch.manual_seed(0)
-    for name, multi in [("ptf_single", False), ("ptf_moe_multi", True)]:
-        model, tm = build(multi)
+    for name, multi in [("ptf_single", False), ("ptf_moe_multi", True), ("conformer", False)]:
+        model, tm = build_conformer() if name == "conformer" else build(multi)
         randomise(model, 11 if multi else 10)
         model.eval()
         model.spectrogram = nn.Identity()  # inputs are spectrograms already
         g = torch.Generator().manual_seed(3)
-        spec = torch.rand((2, FRAMES, 1024), generator=g)
+        bins = 64 if name == "conformer" else 1024
+        spec = torch.rand((2, FRAMES, bins), generator=g)
         channels = 13 if multi else 1
         labels = labels_for(channels, 12, 4)
         with torch.no_grad():
@@ -157,7 +175,7 @@ def main():
         np.save(os.path.join(HERE, f"{name}_greedy.npy"), greedy.numpy().astype(np.int64))
         dc = model.decoder.config
         cfg = {
-            "latents": model.encoder.config.num_latents,
+            "latents": getattr(model.encoder.config, "num_latents", None),
             "conv_out_channels": 8,
             "decoder": {
                 "d_model": dc.d_model,

@@ -71,6 +71,7 @@ pub fn bench(
             bucket_mb,
             repeat,
         }) => return allreduce(*params, *bucket_mb, *repeat, args.json),
+        Some(BenchWhat::Moe { tokens, repeat }) => return moe(*tokens, *repeat, args.json),
         Some(BenchWhat::Decode {
             model,
             batch,
@@ -568,11 +569,95 @@ fn peak_rss() -> Option<u64> {
 }
 
 fn bench_model_config(name: &str) -> anyhow::Result<amt_model::config::ModelConfig> {
-    match name {
-        "demo" => Ok(amt_model::config::ModelConfig::demo().with_positions()),
-        "ymt3+" => Ok(amt_model::config::ModelConfig::default().with_positions()),
-        other => anyhow::bail!("--model {other}: expected demo or ymt3+"),
+    use crate::train::flags::{ModelFlags, TrainFlags};
+    let s = |v: &str| Some(v.to_string());
+    let ptf = ModelFlags {
+        encoder_type: s("perceiver-tf"),
+        audio_codec: s("spec"),
+        hop_length: Some(300),
+        attention_to_channel: s("1"),
+        ..Default::default()
+    };
+    let multi = ModelFlags {
+        task: s("mc13_full_plus_256"),
+        decoder_type: s("multi-t5"),
+        num_latents: Some(26),
+        ..ptf.clone()
+    };
+    let flags = match name {
+        "demo" => return Ok(amt_model::config::ModelConfig::demo().with_positions()),
+        "ymt3+" => ModelFlags::default(),
+        "yptf-single" => ptf,
+        "yptf-multi" => multi,
+        "yptf-moe-multi" => ModelFlags {
+            sca_use_query_residual: s("1"),
+            ff_layer_type: s("moe"),
+            ff_widening_factor: Some(4),
+            moe_num_experts: Some(8),
+            moe_topk: Some(2),
+            hidden_act: s("silu"),
+            encoder_position_encoding_type: s("rope"),
+            rope_partial_pe: s("1"),
+            ..multi
+        },
+        other => anyhow::bail!(
+            "--model {other}: expected demo, ymt3+, yptf-single, yptf-multi or yptf-moe-multi"
+        ),
+    };
+    let plan = crate::train::resolve::resolve(&flags, &TrainFlags::default(), None)
+        .map_err(anyhow::Error::msg)?;
+    Ok(plan.model)
+}
+
+/// Forward + backward of YPTF.MoE+Multi's feed-forward on `tokens` tokens: the batched experts
+/// against the per-expert loop, interleaved, same weights and input.
+fn moe(tokens: i64, repeat: usize, json: bool) -> anyhow::Result<ExitCode> {
+    use amt_model::config::Activation;
+    use amt_model::ffn::Moe;
+    use tch::{Device, Kind, Tensor, nn};
+    tch::manual_seed(0);
+    let vs = nn::VarStore::new(Device::Cpu);
+    let m = Moe::new(vs.root(), 128, 512, 8, 2, Activation::Silu);
+    let x = Tensor::randn([tokens, 128], (Kind::Float, Device::Cpu));
+    let time = |batched: bool| {
+        let x = x.detach().set_requires_grad(true);
+        let t = Instant::now();
+        let y = if batched {
+            m.forward(&x)
+        } else {
+            m.forward_looped(&x)
+        };
+        y.square().sum(Kind::Float).backward();
+        t.elapsed().as_secs_f64()
+    };
+    time(true);
+    time(false);
+    let (mut b, mut l) = (Vec::new(), Vec::new());
+    for _ in 0..repeat.max(1) {
+        b.push(time(true));
+        l.push(time(false));
     }
+    let min = |v: &[f64]| v.iter().cloned().fold(f64::INFINITY, f64::min);
+    let (b, l) = (min(&b), min(&l));
+    let out = serde_json::json!({
+        "tokens": tokens,
+        "experts": 8,
+        "topk": 2,
+        "threads": tch::get_num_threads(),
+        "batched_seconds": b,
+        "looped_seconds": l,
+        "speedup": l / b,
+    });
+    if json {
+        println!("{}", serde_json::to_string_pretty(&out)?);
+    } else {
+        println!(
+            "MoE forward+backward, {tokens} tokens, 8 experts top 2, {} threads: batched {b:.4} s, per-expert loop {l:.4} s ({:.2}x)",
+            tch::get_num_threads(),
+            l / b
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn train_steps(
@@ -601,15 +686,22 @@ fn train_steps(
     let mut sync_times = Vec::new();
     let spec = Tensor::randn([batch, cfg.feat_length, cfg.d_feat], (Kind::Float, device));
     // Half-padded targets: the first half random tokens, then EOS, then PAD.
+    // (B, C, L) for multi-channel decoders: every channel half-padded.
     let half = cfg.event_length / 2;
-    let labels = Tensor::zeros([batch, cfg.event_length], (Kind::Int64, device));
+    let rows = batch * cfg.num_channels;
+    let labels = Tensor::zeros([rows, cfg.event_length], (Kind::Int64, device));
     labels.narrow(1, 0, half).copy_(&Tensor::randint_low(
         2,
         cfg.vocab_size,
-        [batch, half],
+        [rows, half],
         (Kind::Int64, device),
     ));
     let _ = labels.narrow(1, half, 1).fill_(1);
+    let labels = if cfg.num_channels > 1 {
+        labels.view([batch, cfg.num_channels, cfg.event_length])
+    } else {
+        labels
+    };
     let mut times = Vec::new();
     for i in 0..=steps {
         let t = Instant::now();
@@ -641,6 +733,7 @@ fn train_steps(
         "params": amt_model::ymt3::trainable_params(&vs),
         "batch": batch,
         "event_length": cfg.event_length,
+        "channels": cfg.num_channels,
         "optimizer": optimizer,
         "device": format!("{device:?}"),
         "threads": tch::get_num_threads(),

@@ -224,11 +224,9 @@ fn infer(shapes: &BTreeMap<String, Vec<i64>>, h: Option<&Value>) -> Result<Infer
         f.push(v);
     };
     let perceiver = shapes.contains_key("encoder.latent_array.latents");
-    if shapes.keys().any(|k| k.starts_with("encoder.layers.")) {
-        return Err("a Conformer encoder (not built yet in amt)".into());
-    }
-    if !perceiver && !shapes.contains_key("encoder.encoder.final_layer_norm.weight") {
-        return Err("neither a T5 nor a Perceiver-TF encoder in the weights".into());
+    let conformer = shapes.contains_key("encoder.embed_positions.inv_freq");
+    if !perceiver && !conformer && !shapes.contains_key("encoder.encoder.final_layer_norm.weight") {
+        return Err("neither a T5, a Perceiver-TF nor a Conformer encoder in the weights".into());
     }
     let ptf = |key: &str| hparam(h, &["model_cfg", "encoder", "perceiver-tf", key]);
     let mut quirks = false;
@@ -375,10 +373,15 @@ fn infer(shapes: &BTreeMap<String, Vec<i64>>, h: Option<&Value>) -> Result<Infer
                 "1".into()
             },
         );
-    } else if let Some(v) = hparam(h, &["audio_cfg", "n_mels"]).and_then(value_text)
-        && v != "512"
-    {
-        push(&mut flags, "-nmel", v);
+    } else {
+        if conformer {
+            push(&mut flags, "-enc", "conformer".into());
+        }
+        if let Some(v) = hparam(h, &["audio_cfg", "n_mels"]).and_then(value_text)
+            && v != "512"
+        {
+            push(&mut flags, "-nmel", v);
+        }
     }
     // Resolve the flags as `amt train` would, then size the T5 stacks from the weights.
     let words: Vec<String> = std::iter::once("model-info".to_string())
@@ -412,7 +415,24 @@ fn infer(shapes: &BTreeMap<String, Vec<i64>>, h: Option<&Value>) -> Result<Infer
         Ok(())
     };
     stack("decoder.decoder", &mut model.decoder)?;
-    if !perceiver {
+    if conformer {
+        let c = &mut model.conformer;
+        c.d_model = dim(shapes, "encoder.layer_norm.weight", 0)?;
+        c.num_layers = count(shapes, "encoder.layers");
+        c.intermediate_size = dim(shapes, "encoder.layers.0.ffn1.intermediate_dense.weight", 0)?;
+        c.num_heads = c.d_model / (2 * dim(shapes, "encoder.embed_positions.inv_freq", 0)?).max(1);
+        c.conv_depthwise_kernel_size = dim(
+            shapes,
+            "encoder.layers.0.conv_module.depthwise_conv.weight",
+            2,
+        )?;
+        if let Some(a) = hparam(h, &["model_cfg", "encoder", "conformer", "hidden_act"])
+            .and_then(value_text)
+            .and_then(|a| amt_model::config::Activation::parse(&a))
+        {
+            c.hidden_act = a;
+        }
+    } else if !perceiver {
         stack("encoder.encoder", &mut model.encoder)?;
     }
     model.vocab_size = dim(shapes, "embed_tokens.weight", 0)?;

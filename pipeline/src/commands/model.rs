@@ -61,6 +61,7 @@ fn info(args: &ModelInfoArgs) -> anyhow::Result<ExitCode> {
         let m = &plan.model;
         let name = match (m.encoder_type, m.decoder_type, m.perceiver.ff_type) {
             (EncoderType::T5, _, _) => "YMT3+ (T5 encoder, T5 decoder)",
+            (EncoderType::Conformer, _, _) => "Conformer encoder, T5 decoder",
             (_, DecoderType::T5, _) => "YPTF+Single (Perceiver-TF encoder, T5 decoder)",
             (_, DecoderType::MultiT5, FfType::Moe) => {
                 "YPTF.MoE+Multi (Perceiver-TF encoder with MoE, multi-T5 decoder)"
@@ -109,6 +110,19 @@ fn info(args: &ModelInfoArgs) -> anyhow::Result<ExitCode> {
                     ""
                 },
                 p.dropout_rate
+            );
+        } else if m.encoder_type == EncoderType::Conformer {
+            let c = &m.conformer;
+            println!(
+                "encoder: Conformer, {} layers, d_model {}, {} heads, intermediate {}, depthwise kernel {}, {:?}, rotary positions, dropout {}, layerdrop {}",
+                c.num_layers,
+                c.d_model,
+                c.num_heads,
+                c.intermediate_size,
+                c.conv_depthwise_kernel_size,
+                c.hidden_act,
+                c.dropout_rate,
+                c.layerdrop
             );
         } else {
             let t = &m.encoder;

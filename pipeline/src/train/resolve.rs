@@ -153,14 +153,14 @@ pub fn resolve_for(
     {
         None | Some("t5") => EncoderType::T5,
         Some("perceiver-tf") | Some("perceiver_tf") => EncoderType::PerceiverTf,
-        Some("conformer") => {
-            return Err(not_built(
+        Some("conformer") => EncoderType::Conformer,
+        Some(other) => {
+            return Err(bad(
                 "--encoder-type",
-                "conformer",
-                "the Conformer encoder",
+                other,
+                "t5, perceiver-tf or conformer",
             ));
         }
-        Some(other) => return Err(bad("--encoder-type", other, "t5 or perceiver-tf")),
     };
     let decoder_type = match m
         .decoder_type
@@ -233,6 +233,31 @@ pub fn resolve_for(
             model.perceiver.dropout_rate = p;
         }
         // The pre-decoder projects to the decoder's width; the T5 encoder sizes are unused.
+    } else if encoder_type == EncoderType::Conformer {
+        if let Some(p) = m.encoder_dropout_rate {
+            model.conformer.dropout_rate = p;
+        }
+        if let Some(a) = &m.hidden_act {
+            model.conformer.hidden_act = Activation::parse(a).ok_or_else(|| {
+                bad(
+                    "--hidden-act",
+                    a,
+                    "gelu, gelu_new, relu, silu, tanh or sigmoid",
+                )
+            })?;
+        }
+        // No pre-encoder: the Conformer is as wide as the spectrogram (512 mel bins in
+        // YourMT3), and the decoder reads it directly.
+        model.conformer.d_model = model.d_feat;
+        if let Some(wf) = m.ff_widening_factor {
+            model.conformer.intermediate_size = model.conformer.d_model * wf;
+        }
+        if model.decoder.d_model != model.d_feat {
+            return Err(format!(
+                "the T5 decoder reads the Conformer's output directly, so its width ({}) must equal the bins per frame ({}); use -nmel {}",
+                model.decoder.d_model, model.d_feat, model.decoder.d_model
+            ));
+        }
     } else if model.encoder.d_model != model.d_feat {
         // The T5 encoder reads the spectrogram bins directly: its width follows them.
         return Err(format!(
@@ -600,6 +625,10 @@ fn check_unbuilt(m: &ModelFlags, t: &TrainFlags) -> Result<(), String> {
     let perceiver = m.encoder_type.as_deref().is_some_and(|e| {
         e.eq_ignore_ascii_case("perceiver-tf") || e.eq_ignore_ascii_case("perceiver_tf")
     });
+    let conformer = m
+        .encoder_type
+        .as_deref()
+        .is_some_and(|e| e.eq_ignore_ascii_case("conformer"));
     let multi = m
         .decoder_type
         .as_deref()
@@ -684,7 +713,7 @@ fn check_unbuilt(m: &ModelFlags, t: &TrainFlags) -> Result<(), String> {
                 "MoE and gMLP in T5 blocks (they are the Perceiver-TF's: -enc perceiver-tf)",
             ));
         }
-        if !is(&m.hidden_act, &["gelu", "gelu_new"]) {
+        if !conformer && !is(&m.hidden_act, &["gelu", "gelu_new"]) {
             return Err(format!(
                 "--hidden-act {}: the T5 stacks use gelu_new; -act sets the Perceiver-TF's activation (-enc perceiver-tf)",
                 m.hidden_act.as_deref().unwrap_or("")
@@ -840,12 +869,12 @@ mod tests {
     #[test]
     fn unbuilt_parts_are_refused_by_name() {
         let m = ModelFlags {
-            encoder_type: Some("conformer".into()),
+            decoder_position_encoding_type: Some("trainable".into()),
             ..Default::default()
         };
         let e = resolve(&m, &TrainFlags::default(), None).unwrap_err();
         assert!(
-            e.starts_with("not built yet: --encoder-type conformer"),
+            e.starts_with("not built yet: --decoder-position-encoding-type trainable"),
             "{e}"
         );
         let t = TrainFlags {
