@@ -516,7 +516,8 @@ pub enum BenchWhat {
         repeat: usize,
     },
     /// The MoE feed-forward (YPTF.MoE+Multi's layer: 128 wide, 8 experts of 512, top 2):
-    /// forward + backward with the experts batched against one expert at a time
+    /// forward + backward with one sorted dispatch against a mask per expert, for balanced
+    /// and skewed routing
     Moe {
         /// Tokens per call (a batch of 2 x 110 frames x 26 latents: 5720)
         #[arg(long, default_value_t = 5720)]

@@ -609,8 +609,10 @@ fn bench_model_config(name: &str) -> anyhow::Result<amt_model::config::ModelConf
     Ok(plan.model)
 }
 
-/// Forward + backward of YPTF.MoE+Multi's feed-forward on `tokens` tokens: the batched experts
-/// against the per-expert loop, interleaved, same weights and input.
+/// Forward + backward of YPTF.MoE+Multi's feed-forward on `tokens` tokens: the sorted
+/// dispatch against the per-expert mask loop, interleaved, same weights and input; with the
+/// router's random start (balanced) and with a router that sends most tokens to one expert
+/// (skewed, as trained routers and correlated latents do).
 fn moe(tokens: i64, repeat: usize, json: bool) -> anyhow::Result<ExitCode> {
     use amt_model::config::Activation;
     use amt_model::ffn::Moe;
@@ -618,11 +620,14 @@ fn moe(tokens: i64, repeat: usize, json: bool) -> anyhow::Result<ExitCode> {
     tch::manual_seed(0);
     let vs = nn::VarStore::new(Device::Cpu);
     let m = Moe::new(vs.root(), 128, 512, 8, 2, Activation::Silu);
-    let x = Tensor::randn([tokens, 128], (Kind::Float, Device::Cpu));
-    let time = |batched: bool| {
+    let balanced = Tensor::randn([tokens, 128], (Kind::Float, Device::Cpu));
+    // A shared direction most tokens carry: the router's first choice is then mostly one
+    // expert.
+    let skewed = &balanced + Tensor::randn([1, 128], (Kind::Float, Device::Cpu)) * 4.0;
+    let time = |x: &Tensor, sorted: bool| {
         let x = x.detach().set_requires_grad(true);
         let t = Instant::now();
-        let y = if batched {
+        let y = if sorted {
             m.forward(&x)
         } else {
             m.forward_looped(&x)
@@ -630,32 +635,48 @@ fn moe(tokens: i64, repeat: usize, json: bool) -> anyhow::Result<ExitCode> {
         y.square().sum(Kind::Float).backward();
         t.elapsed().as_secs_f64()
     };
-    time(true);
-    time(false);
-    let (mut b, mut l) = (Vec::new(), Vec::new());
-    for _ in 0..repeat.max(1) {
-        b.push(time(true));
-        l.push(time(false));
-    }
     let min = |v: &[f64]| v.iter().cloned().fold(f64::INFINITY, f64::min);
-    let (b, l) = (min(&b), min(&l));
+    let mut rows = Vec::new();
+    for (name, x) in [("balanced", &balanced), ("skewed", &skewed)] {
+        let top = m.route(x).experts.select(1, 0);
+        let busiest = top.bincount::<Tensor>(None, 8).max().int64_value(&[]) as f64 / tokens as f64;
+        time(x, true);
+        time(x, false);
+        let (mut s, mut l) = (Vec::new(), Vec::new());
+        for _ in 0..repeat.max(1) {
+            s.push(time(x, true));
+            l.push(time(x, false));
+        }
+        let (s, l) = (min(&s), min(&l));
+        rows.push(serde_json::json!({
+            "routing": name,
+            "busiest_expert_share": busiest,
+            "sorted_seconds": s,
+            "looped_seconds": l,
+            "speedup": l / s,
+        }));
+    }
     let out = serde_json::json!({
         "tokens": tokens,
         "experts": 8,
         "topk": 2,
         "threads": tch::get_num_threads(),
-        "batched_seconds": b,
-        "looped_seconds": l,
-        "speedup": l / b,
+        "cases": rows,
     });
     if json {
         println!("{}", serde_json::to_string_pretty(&out)?);
     } else {
-        println!(
-            "MoE forward+backward, {tokens} tokens, 8 experts top 2, {} threads: batched {b:.4} s, per-expert loop {l:.4} s ({:.2}x)",
-            tch::get_num_threads(),
-            l / b
-        );
+        for r in &rows {
+            println!(
+                "MoE forward+backward, {tokens} tokens, 8 experts top 2, {} threads, {} routing (busiest expert {:.0} % of first choices): sorted dispatch {:.4} s, per-expert masks {:.4} s ({:.2}x)",
+                tch::get_num_threads(),
+                r["routing"].as_str().unwrap_or(""),
+                r["busiest_expert_share"].as_f64().unwrap_or(0.0) * 100.0,
+                r["sorted_seconds"].as_f64().unwrap_or(0.0),
+                r["looped_seconds"].as_f64().unwrap_or(0.0),
+                r["speedup"].as_f64().unwrap_or(0.0)
+            );
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

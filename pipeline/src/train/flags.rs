@@ -151,7 +151,7 @@ pub struct ModelFlags {
     /// Samples per segment (only 32767 is built)
     #[arg(long = "input-frames", value_name = "N")]
     pub input_frames: Option<i64>,
-    /// Encoder: t5 or perceiver-tf (conformer: not built yet)
+    /// Encoder: t5, perceiver-tf or conformer
     #[arg(long = "encoder-type", value_name = "TYPE")]
     pub encoder_type: Option<String>,
     /// Decoder: t5, or multi-t5 (one channel per instrument group, shared weights)
