@@ -526,6 +526,13 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 5)]
         repeat: usize,
     },
+    /// Pitch shift of 2.048 s segments (phase vocoder + resampling, the `-ps` building block):
+    /// segments per second on one thread
+    PitchShift {
+        /// Segments per shift amount
+        #[arg(long, default_value_t = 16)]
+        segments: usize,
+    },
     /// Greedy decoding with and without the KV cache: tokens per second, and that both give
     /// the same tokens
     Decode {

@@ -11,6 +11,7 @@ pub mod events;
 pub mod midi;
 pub mod note;
 pub mod tokenizer;
+pub mod transpose;
 pub mod vocab;
 pub mod write_midi;
 
@@ -26,5 +27,6 @@ pub use tokenizer::{
     Encoded, SEGMENT_SEC, Task, TaskName, note_events_to_events, segment_start_times,
     segment_start_times_for_samples,
 };
+pub use transpose::{transpose_notes, transpose_tokens};
 pub use vocab::{Event, Token, token_name};
 pub use write_midi::notes_to_midi;

@@ -195,3 +195,56 @@ fn fixture_notes_round_trip_through_tokens() {
         }
     }
 }
+
+/// Targets move with pitch-shifted audio: a segment's tokens transposed by +2 / -3 decode to
+/// the transposed notes; drums stay; notes pushed out of 0..=127 are dropped and counted (in
+/// the tokens as in the notes); multi-channel rows transpose channel by channel the same way.
+#[test]
+fn transposed_tokens_decode_to_transposed_notes() {
+    use amt_symbolic::{transpose_notes, transpose_tokens};
+    let n = |program: u8, is_drum: bool, pitch: u8, onset: f64, offset: f64| Note {
+        is_drum,
+        program,
+        onset,
+        offset,
+        pitch,
+        velocity: 1,
+    };
+    let notes = mix_notes([vec![
+        n(0, false, 60, 0.10, 0.50),
+        n(0, false, 126, 0.20, 0.60),
+        n(33, false, 1, 0.30, 1.20),
+        n(128, true, 36, 0.40, 0.41),
+        n(40, false, 80, 0.70, 1.90),
+    ]]);
+    for task in [
+        Task::mt3_full_plus().without_remap(),
+        Task::mc13_full_plus_256().without_remap(),
+    ] {
+        for s in [2, -3] {
+            let list = NoteEventList::from_notes(&notes).unwrap();
+            let enc = task.encode_segment(&list, 0.0).unwrap();
+            let decode = |rows: &[Vec<Token>]| {
+                mix_notes(rows.iter().map(|r| {
+                    let refs: Vec<&[Token]> = vec![r.as_slice()];
+                    decode_file(&task, &refs, &[0.0]).0
+                }))
+            };
+            let plain: Vec<Vec<Token>> =
+                enc.tokens.chunks(enc.max_len).map(|r| r.to_vec()).collect();
+            // The notes the untransposed tokens give back, moved: what the shifted audio holds.
+            let (want, want_dropped) = transpose_notes(&decode(&plain), s);
+            assert_eq!(want_dropped, 1, "126 + 2 and 1 - 3 leave the range");
+            let mut dropped = 0;
+            let mut rows: Vec<Vec<Token>> = Vec::new();
+            for row in enc.tokens.chunks(enc.max_len) {
+                let (t, d) = transpose_tokens(row, s);
+                assert_eq!(t.len(), row.len());
+                dropped += d;
+                rows.push(t);
+            }
+            assert_eq!(dropped, want_dropped);
+            assert_eq!(decode(&rows), want, "{:?} {s}", task.name);
+        }
+    }
+}

@@ -72,6 +72,7 @@ pub fn bench(
             repeat,
         }) => return allreduce(*params, *bucket_mb, *repeat, args.json),
         Some(BenchWhat::Moe { tokens, repeat }) => return moe(*tokens, *repeat, args.json),
+        Some(BenchWhat::PitchShift { segments }) => return pitch_shift(*segments, args.json),
         Some(BenchWhat::Decode {
             model,
             batch,
@@ -677,6 +678,53 @@ fn moe(tokens: i64, repeat: usize, json: bool) -> anyhow::Result<ExitCode> {
                 r["speedup"].as_f64().unwrap_or(0.0)
             );
         }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Pitch shift of `segments` 2.048 s segments per amount (-2, -1, +1, +2 semitones) on one
+/// thread: segments per second.
+fn pitch_shift(segments: usize, json: bool) -> anyhow::Result<ExitCode> {
+    use amt_stages::audio::pitch_shift::pitch_shift;
+    tch::set_num_threads(1);
+    let n = amt_symbolic::tokenizer::SEGMENT_SAMPLES;
+    // A chord of three partials with a little noise: a plausible segment.
+    let seg: Vec<f32> = (0..n)
+        .map(|i| {
+            let t = i as f32 / 16_000.0;
+            let s: f32 = [220.0f32, 277.2, 329.6]
+                .iter()
+                .map(|f| (2.0 * std::f32::consts::PI * f * t).sin() * 0.2)
+                .sum();
+            s + ((i * 7919 % 1000) as f32 / 1000.0 - 0.5) * 0.01
+        })
+        .collect();
+    pitch_shift(&seg, 2).map_err(anyhow::Error::msg)?;
+    let start = Instant::now();
+    let mut done = 0usize;
+    for s in [-2, -1, 1, 2] {
+        for _ in 0..segments.max(1) {
+            let y = pitch_shift(&seg, s).map_err(anyhow::Error::msg)?;
+            anyhow::ensure!(y.len() == n, "pitch shift changed the length");
+            done += 1;
+        }
+    }
+    let secs = start.elapsed().as_secs_f64();
+    let rate = done as f64 / secs;
+    if json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&serde_json::json!({
+                "segments": done,
+                "seconds": secs,
+                "segments_per_second_per_thread": rate,
+            }))?
+        );
+    } else {
+        println!(
+            "pitch shift: {done} segments of 2.048 s in {secs:.2} s on one thread: {rate:.1} segments/s ({:.0}x real time)",
+            rate * 2.048
+        );
     }
     Ok(ExitCode::SUCCESS)
 }

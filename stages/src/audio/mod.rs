@@ -3,6 +3,7 @@
 
 pub mod decode;
 pub mod pcm;
+pub mod pitch_shift;
 pub mod resample;
 
 pub use decode::{AudioError, Channels, Decoded, SAMPLE_RATE, decode_file, decode_to_vec};
