@@ -228,7 +228,7 @@ pub fn resolve_for(
         }
     }
     if encoder_type == EncoderType::PerceiverTf {
-        model.perceiver = perceiver_config(m, demo)?;
+        model.perceiver = perceiver_config(m)?;
         if let Some(p) = m.encoder_dropout_rate {
             model.perceiver.dropout_rate = p;
         }
@@ -436,9 +436,8 @@ pub fn resolve_for(
 /// The Perceiver-TF's configuration from its flags (spec section 3.2 and 7.2). Where
 /// YourMT3 writes a key PerceiverTFConfig never reads (`-dl`, `-ln`, `-rt`), amt applies the
 /// flag's meaning or refuses the value with the reason.
-fn perceiver_config(m: &ModelFlags, demo: bool) -> Result<PerceiverConfig, String> {
+fn perceiver_config(m: &ModelFlags) -> Result<PerceiverConfig, String> {
     let mut p = PerceiverConfig::default();
-    let _ = demo;
     let positive = |flag: &str, v: i64| -> Result<i64, String> {
         if v > 0 {
             Ok(v)
