@@ -198,7 +198,7 @@ impl Reader<'_> {
             Ok(Value::Global(full))
         } else {
             Err(format!(
-                "refusing global `{full}`: amt reads checkpoints as data and only knows torch's tensors, containers, numpy arrays and YourMT3's own classes; `{full}` could run code when Python loads this file. If it is a harmless class of your own, allow it with --allow-global {full}"
+                "refusing global `{full}`: amt reads checkpoints as data and only knows torch's tensors, containers, numpy arrays and YourMT3's own classes; `{full}` could run code when Python loads this file, so do not load it there. If you trust the file and `{full}` is a harmless class of your own code, --allow-global {full} accepts it as inert data (amt never calls it)"
             ))
         }
     }
