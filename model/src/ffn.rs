@@ -215,9 +215,21 @@ impl Moe {
             Vec::<i64>::try_from(sorted_expert.bincount::<Tensor>(None, e)).expect("int64 counts");
         let xs = flat.index_select(0, &token_of);
         let mut outs = Vec::with_capacity(e as usize);
+        let mut idle: Option<Tensor> = None;
         let mut start = 0;
         for (i, &c) in counts.iter().enumerate() {
             if c == 0 {
+                // An expert no token chose still gets a (zero) gradient: under data
+                // parallelism every rank must all-reduce the same gradients, whatever its
+                // batch's routing.
+                let z = (self.w1[i].sum(Kind::Float)
+                    + self.w2[i].sum(Kind::Float)
+                    + self.w3[i].sum(Kind::Float))
+                    * 0.0;
+                idle = Some(match idle {
+                    Some(t) => t + z,
+                    None => z,
+                });
                 continue;
             }
             let seg = xs.narrow(0, start, c);
@@ -227,9 +239,13 @@ impl Moe {
         }
         let ys = Tensor::cat(&outs, 0);
         let weight = r.weights.reshape([-1]).index_select(0, &order);
-        Tensor::zeros([n, d], (x.kind(), x.device()))
+        let y = Tensor::zeros([n, d], (x.kind(), x.device()))
             .index_add(0, &token_of, &(ys * weight.unsqueeze(1)))
-            .view(shape.as_slice())
+            .view(shape.as_slice());
+        match idle {
+            Some(z) => y + z.to_kind(x.kind()),
+            None => y,
+        }
     }
 
     /// The same function, one expert at a time over the tokens routed to it (the reference

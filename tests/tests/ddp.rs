@@ -9,7 +9,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use common::Home;
-use common::tiny::{json_of, run_dir, tiny_args, tiny_dataset, tiny_train};
+use common::tiny::{TINY_MOE_MULTI, json_of, run_dir, tiny_args, tiny_dataset, tiny_train};
 
 /// Seconds a collective may wait for a peer in these tests.
 const TIMEOUT: &str = "30";
@@ -214,6 +214,35 @@ fn a_killed_rank_is_named_and_the_other_stops() {
 }
 
 /// Without Gloo in the build, or with bad variables, `amt train` says what is wrong.
+/// The tiny YPTF.MoE+Multi trains under data parallelism (2 ranks, each routing its own
+/// batch; that an expert idle on one rank still all-reduces a zero gradient is tested in
+/// `ffn.rs`) to finite weights.
+#[test]
+fn two_ranks_train_the_moe_model() {
+    let home = Home::new();
+    tiny_dataset(&home);
+    let v = json_of(&launch(
+        &home,
+        2,
+        "moe",
+        2,
+        &[
+            &["-vit", "1000", "--val-max-num-files", "1"][..],
+            TINY_MOE_MULTI,
+        ]
+        .concat(),
+    ));
+    assert_eq!(
+        (v["world_size"].as_u64(), v["steps"].as_u64()),
+        (Some(2), Some(2))
+    );
+    let w = weights(&checkpoint_of(&v));
+    assert!(w.iter().any(|(n, _)| n.contains("experts.3.gate")));
+    for (n, t) in &w {
+        assert!(t.isfinite().all().int64_value(&[]) == 1, "{n}");
+    }
+}
+
 #[test]
 fn bad_launch_variables_are_named() {
     let home = Home::new();

@@ -6,54 +6,8 @@ mod common;
 
 use std::path::PathBuf;
 
-use common::tiny::{json_of, tiny_dataset, tiny_train};
+use common::tiny::{TINY_MOE_MULTI, json_of, tiny_dataset, tiny_train};
 use common::{Home, wav};
-
-/// A small YPTF.MoE+Multi: the released flags, with the sizes cut down.
-const TINY_MOE_MULTI: &[&str] = &[
-    "-tk",
-    "mc13_full_plus_256",
-    "-dec",
-    "multi-t5",
-    "-enc",
-    "perceiver-tf",
-    "-ac",
-    "spec",
-    "-hop",
-    "300",
-    "-atc",
-    "1",
-    "-sqr",
-    "1",
-    "-ff",
-    "moe",
-    "-wf",
-    "2",
-    "-nmoe",
-    "4",
-    "-kmoe",
-    "2",
-    "-act",
-    "silu",
-    "-epe",
-    "rope",
-    "-rp",
-    "1",
-    "-nl",
-    "13",
-    "-dl",
-    "32",
-    "-cout",
-    "4",
-    "-npb",
-    "1",
-    "-npl",
-    "1",
-    "-npt",
-    "1",
-    "-el",
-    "16",
-];
 
 #[test]
 fn a_tiny_yptf_moe_multi_trains_validates_and_transcribes() {

@@ -20,6 +20,53 @@ pub fn tiny_dataset(home: &Home) -> &'static str {
     name
 }
 
+/// A small YPTF.MoE+Multi: the released flags, with the sizes cut down.
+#[allow(dead_code)]
+pub const TINY_MOE_MULTI: &[&str] = &[
+    "-tk",
+    "mc13_full_plus_256",
+    "-dec",
+    "multi-t5",
+    "-enc",
+    "perceiver-tf",
+    "-ac",
+    "spec",
+    "-hop",
+    "300",
+    "-atc",
+    "1",
+    "-sqr",
+    "1",
+    "-ff",
+    "moe",
+    "-wf",
+    "2",
+    "-nmoe",
+    "4",
+    "-kmoe",
+    "2",
+    "-act",
+    "silu",
+    "-epe",
+    "rope",
+    "-rp",
+    "1",
+    "-nl",
+    "13",
+    "-dl",
+    "32",
+    "-cout",
+    "4",
+    "-npb",
+    "1",
+    "-npl",
+    "1",
+    "-npt",
+    "1",
+    "-el",
+    "16",
+];
+
 /// `train EXP` with the tiny flags: the demo model with 32-token targets, `-bsz 2`, one
 /// thread, a checkpoint every 2 steps, JSON on stdout; `extra` flags replace the values of
 /// the same flags (`-bsz 4`) or come last.
