@@ -2,6 +2,8 @@
 //! (spec section 7.4), the shapes of the Perceiver-TF and the multi-channel decoder, and
 //! tiny versions of each that train.
 
+mod common;
+
 use amt_model::config::{
     Activation, DecoderType, EncoderType, FfType, LatentPe, ModelConfig, PerceiverConfig,
 };
@@ -257,7 +259,6 @@ fn multi_channel_cached_decoding_equals_uncached() {
 /// stopping at its own EOS.
 #[test]
 fn tiny_perceiver_models_overfit_one_batch() {
-    use amt_model::optim::{Adam, AdamConfig, OptimizerKind, clip_grad_norm};
     let moe = {
         let mut c = tiny_ptf(true);
         c.perceiver.ff_type = FfType::Moe;
@@ -299,27 +300,7 @@ fn tiny_perceiver_models_overfit_one_batch() {
         } else {
             Tensor::from_slice(&rows[..20]).view([2, 10])
         };
-        let params: Vec<(String, Tensor)> = vs
-            .variables()
-            .into_iter()
-            .filter(|(_, t)| t.requires_grad())
-            .collect();
-        let mut opt = Adam::new(AdamConfig::yourmt3(OptimizerKind::AdamW));
-        let first = m.forward(&spec, &labels, true).loss.double_value(&[]);
-        let mut last = first;
-        for _ in 0..150 {
-            for (_, p) in &params {
-                let mut g = p.grad();
-                if g.defined() {
-                    let _ = g.zero_();
-                }
-            }
-            let f = m.forward(&spec, &labels, true);
-            f.loss.backward();
-            clip_grad_norm(&params, 1.0);
-            opt.step(&params, 1e-2);
-            last = f.loss.double_value(&[]);
-        }
+        let (first, last) = common::overfit(&m, &vs, &spec, &labels, 150, 1e-2);
         assert!(last < 0.05, "{name}: loss {first} -> {last}");
         let out = m.generate(&spec, 10);
         assert!(out.equal(&labels), "{name}: {out:?}");

@@ -2,8 +2,9 @@
 //! KV-cached greedy decoding against the uncached one, and a tiny configuration that overfits
 //! one batch.
 
+mod common;
+
 use amt_model::config::ModelConfig;
-use amt_model::optim::{Adam, AdamConfig, OptimizerKind, clip_grad_norm};
 use amt_model::ymt3::{Ymt3, trainable_params};
 use tch::{Device, Kind, Tensor, nn};
 
@@ -74,27 +75,7 @@ fn a_tiny_model_overfits_one_batch() {
         504, 1, 0, 0, 0, 0, 0, 0, 0, 0,
     ])
     .view([2, 16]);
-    let params: Vec<(String, Tensor)> = vs
-        .variables()
-        .into_iter()
-        .filter(|(_, t)| t.requires_grad())
-        .collect();
-    let mut opt = Adam::new(AdamConfig::yourmt3(OptimizerKind::AdamW));
-    let first = m.forward(&spec, &labels, true).loss.double_value(&[]);
-    let mut last = first;
-    for _ in 0..300 {
-        for (_, p) in &params {
-            let mut g = p.grad();
-            if g.defined() {
-                let _ = g.zero_();
-            }
-        }
-        let f = m.forward(&spec, &labels, true);
-        f.loss.backward();
-        clip_grad_norm(&params, 1.0);
-        opt.step(&params, 5e-3);
-        last = f.loss.double_value(&[]);
-    }
+    let (first, last) = common::overfit(&m, &vs, &spec, &labels, 300, 5e-3);
     assert!(last < 0.05, "loss {first} -> {last}");
     // And greedy decoding reproduces the targets.
     let out = m.generate(&spec, 16);
