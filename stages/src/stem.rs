@@ -322,17 +322,23 @@ fn decode_into<W: Write>(
         .filter(|(_, m)| matches!(m.kind, MixKind::Weights { .. }))
         .map(|(i, _)| (i, Vec::new()))
         .collect();
+    // A pitch-shifted rendering (GuitarSet's `_pshift` tracks) shifts every source it decodes.
+    let shift = crate::adapters::guitarset::shift_of(track);
     let decode =
         |rel: &str, channels| -> std::result::Result<(Vec<i16>, audio::Decoded), Problem> {
             let mut samples = Vec::new();
             let info = audio::decode_file(&files.abs(rel), channels, SAMPLE_RATE, &mut |s| {
-                samples.extend(s.iter().map(|&x| pcm::to_i16(x)))
+                samples.extend_from_slice(s)
             })
             .map_err(|e| Problem::new(rel, e.reason))?;
             if samples.is_empty() {
                 return Err(Problem::new(rel, "the audio is empty after decoding"));
             }
-            Ok((samples, info))
+            if shift != 0 {
+                samples = audio::pitch_shift::pitch_shift(&samples, shift)
+                    .map_err(|e| Problem::new(rel, e))?;
+            }
+            Ok((samples.into_iter().map(pcm::to_i16).collect(), info))
         };
     for stem in &audio.stems {
         let (samples, info) = match decode(&stem.path, stem.channels) {

@@ -191,15 +191,17 @@ fn shards_hold_the_tokens_of_their_notes_and_the_spectrogram_of_their_audio() {
     let h = built();
     assert_eq!(
         h.sql_csv("SELECT dataset, split, count(*) AS n FROM segments GROUP BY 1, 2 ORDER BY 1, 2"),
-        "dataset,split,n\nbabyslakh_16k,train,1\nguitarset,train,2\nmaestro,train,1\nslakh2100_flac_redux,train,1\n"
+        "dataset,split,n\nbabyslakh_16k,train,1\nguitarset,train,2\nguitarset,unknown,20\nmaestro,train,1\nslakh2100_flac_redux,train,1\n"
     );
+    // GuitarSet's pitch-shifted renderings (10 per track, in no official split) are tracks of
+    // their own: notes transposed, audio shifted.
     // GuitarSet's named lists (YourMT3's file lists) sit beside the official split.
     assert_eq!(
         h.sql_csv(
             "SELECT split, count(*) AS n FROM splits WHERE dataset = 'guitarset' \
              GROUP BY 1 ORDER BY 1"
         ),
-        "split,n\nBN,2\nall,2\nplayer_0,1\nplayer_3,1\nprogression_1,1\nprogression_3,1\ntrain,2\n"
+        "split,n\nBN,2\nBN_pshift,22\nall,2\nall_pshift,22\nplayer_0,1\nplayer_3,1\nprogression_1,1\nprogression_1_pshift,11\nprogression_3,1\nprogression_3_pshift,11\ntrain,2\ntrain_pshift,22\n"
     );
     let mean = h.sql_csv("SELECT round(avg(n_tokens), 1) AS t FROM segments");
     assert!(mean.starts_with("t\n") && mean.len() > 3, "{mean}");
@@ -312,7 +314,24 @@ fn shards_hold_the_tokens_of_their_notes_and_the_spectrogram_of_their_audio() {
             checked += 1;
         }
     }
-    assert_eq!(checked, 5);
+    // 5 source segments and 20 of GuitarSet's renderings: their tokens are those of their
+    // transposed notes, their spectrograms those of their shifted audio.
+    assert_eq!(checked, 25);
+    let pitches = |id: &str| {
+        h.sql_csv(&format!(
+            "SELECT count(*) AS n, sum(pitch) AS s FROM notes \
+             WHERE dataset = 'guitarset' AND track_id = '{id}'"
+        ))
+    };
+    let parse = |csv: String| -> (i64, i64) {
+        let row = csv.lines().nth(1).unwrap().to_string();
+        let (n, s) = row.split_once(',').unwrap();
+        (n.parse().unwrap(), s.parse().unwrap())
+    };
+    let (n, s) = parse(pitches("03_BN3-119-G_solo"));
+    assert!(n > 0);
+    assert_eq!(parse(pitches("03_BN3-119-G_solo_pshift2")), (n, s + 2 * n));
+    assert_eq!(parse(pitches("03_BN3-119-G_solo_pshift-5")), (n, s - 5 * n));
 }
 
 fn segments(dataset: &str, entries: usize, per_entry: usize) -> DatasetSegments {

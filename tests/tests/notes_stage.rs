@@ -361,13 +361,53 @@ fn guitarset_notes_and_the_invalid_jams_problem() {
         .iter()
         .map(|n| (n.onset, n.offset, n.pitch, n.program, n.is_drum))
         .collect();
-    assert_eq!(rows, expect);
+    // The source track, then its 10 pitch-shifted renderings (`_pshift-5` .. `_pshift5`), each
+    // with the source's notes transposed.
+    let source: Vec<_> = rows
+        .iter()
+        .copied()
+        .filter(|r| expect.contains(r))
+        .collect();
+    assert_eq!(source, expect);
+    assert_eq!(rows.len(), 11 * expect.len());
+    let shifted = |n: i32| -> Vec<(f64, f64, u8, u8, bool)> {
+        h.sql_csv(&format!(
+            "SELECT onset, \"offset\", pitch FROM notes \
+             WHERE track_id = '03_BN3-119-G_solo_pshift{n}' ORDER BY onset, pitch"
+        ))
+        .lines()
+        .skip(1)
+        .map(|l| {
+            let f: Vec<&str> = l.split(',').collect();
+            (
+                f[0].parse().unwrap(),
+                f[1].parse().unwrap(),
+                f[2].parse().unwrap(),
+                24,
+                false,
+            )
+        })
+        .collect()
+    };
+    for n in [-5, 3] {
+        let mut want: Vec<_> = expect
+            .iter()
+            .map(|&(on, off, p, prog, d)| (on, off, (i32::from(p) + n) as u8, prog, d))
+            .collect();
+        want.sort_by(|a, b| a.0.total_cmp(&b.0).then(a.2.cmp(&b.2)));
+        assert_eq!(shifted(n), want, "pshift{n}");
+    }
+    let duration = g["guitarset"]["duration"].as_f64().unwrap();
     assert_eq!(
-        h.sql_csv("SELECT track_id, duration_s FROM tracks"),
-        format!(
-            "track_id,duration_s\n03_BN3-119-G_solo,{}\n",
-            g["guitarset"]["duration"].as_f64().unwrap()
-        )
+        h.sql_csv("SELECT track_id, duration_s FROM tracks WHERE track_id = '03_BN3-119-G_solo'"),
+        format!("track_id,duration_s\n03_BN3-119-G_solo,{duration}\n")
+    );
+    assert_eq!(
+        h.sql_csv(&format!(
+            "SELECT count(*) AS n FROM tracks \
+             WHERE track_id LIKE '03_BN3-119-G_solo_pshift%' AND duration_s = {duration}"
+        )),
+        "n\n10\n"
     );
     let problems = h.sql_csv("SELECT path, error FROM problems");
     assert!(

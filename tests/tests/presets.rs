@@ -143,8 +143,8 @@ fn train_reads_the_members_of_its_data_presets() {
 }
 
 /// A preset on named lists: `guitarset_progression` trains on GuitarSet's `progression_1` and
-/// `progression_2` and validates on `progression_3`; a preset whose lists are not made says
-/// which.
+/// `progression_2` and validates on `progression_3`; `guitarset_pshift` trains on the
+/// pitch-shifted renderings' lists.
 #[test]
 fn a_preset_on_named_lists_trains_on_them() {
     let home = Home::new();
@@ -180,11 +180,20 @@ fn a_preset_on_named_lists_trains_on_them() {
             .contains_key("validation/(guitarset_progression)onset_f"),
         "{v}"
     );
-    let out = common::tiny::tiny_train(&home, "pshift", 2, &["-d", "guitarset_pshift"]);
-    assert!(!out.status.success());
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        err.contains("train_pshift") && err.contains("progression_1"),
-        "{err}"
+    // `_pshift` lists: each training track and its 10 pitch-shifted renderings.
+    let v = common::tiny::json_of(&common::tiny::tiny_train(
+        &home,
+        "pshift",
+        2,
+        &["-d", "guitarset_pshift"],
+    ));
+    assert_eq!(v["steps"], 2);
+    let n = home.sql_csv(
+        "SELECT count(*) AS n FROM splits WHERE dataset = 'guitarset' AND split = 'train_pshift'",
     );
+    let train = home.sql_csv(
+        "SELECT count(*) AS n FROM splits WHERE dataset = 'guitarset' AND split = 'train'",
+    );
+    let count = |csv: &str| csv.lines().nth(1).unwrap().parse::<usize>().unwrap();
+    assert_eq!(count(&n), 11 * count(&train));
 }

@@ -9,6 +9,14 @@
 //! YourMT3's two training entries, the microphone (`audio_mono-mic/<id>_mic.wav`) and the pickup
 //! mix (`audio_mono-pickup_mix/<id>_mix.wav`), are the mixes `mic` and `mix`.
 //!
+//! Pitch-shifted renderings (YourMT3's offline `sox pitch` of -5..+5 semitones): every track
+//! `<id>` also yields tracks `<id>_pshift<n>` (n = -5..=5, not 0) whose notes are transposed by
+//! n (notes leaving the MIDI range dropped) and whose two mixes the `stem` stage shifts by n
+//! semitones with `audio::pitch_shift` (no stems: the hexaphonic strings are not rendered).
+//! YourMT3 also detunes each rendering by a random ±10 cents; we do not. They fill the
+//! `<list>_pshift` lists: each source entry and its 10 renderings (11 per source, as in
+//! YourMT3), for `progression_1..3`, `train`, `all` and the styles.
+//!
 //! Split: YourMT3 gives each of the 60 (style, progression, tempo, solo/comp) slots 4 train, 1
 //! validation and 1 test player by an unseeded `np.random` permutation (not reproducible). Here
 //! the permutation is seeded ([`SPLIT_SEED`], recorded in the `split` stage's key), so the split
@@ -24,6 +32,31 @@ use crate::audio::Channels;
 use crate::{Error, Result};
 
 pub const NAME: &str = "guitarset";
+
+/// The semitone shifts of the pitch-shifted renderings (0 is the original).
+pub const PSHIFT: std::ops::RangeInclusive<i32> = -5..=5;
+
+/// `track.meta` keys of a rendering: its shift and its source track.
+const META_SHIFT: &str = "pitch_shift";
+const META_BASE: &str = "base";
+
+/// The shift of a track (0 for a source track).
+pub fn shift_of(track: &TrackSpec) -> i32 {
+    track
+        .meta
+        .get(META_SHIFT)
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0)
+}
+
+/// The lists that get a `_pshift` twin.
+fn has_pshift_twin(list: &str) -> bool {
+    list.starts_with("progression_")
+        || matches!(
+            list,
+            "train" | "all" | "BN" | "Funk" | "SS" | "Jazz" | "Rock"
+        )
+}
 
 pub struct GuitarSet;
 
@@ -76,7 +109,7 @@ pub fn player_split<'a>(ids: impl Iterator<Item = &'a str>, seed: u64) -> Vec<(S
 /// YourMT3's named GuitarSet lists of each id (`00_BN1-129-Eb_comp`): `progression_<n>` (the
 /// digit after the style), `player_<n>` (the leading number), the style (`BN`, `Funk`, `SS`,
 /// `Jazz`, `Rock`) and `all`. Ids that do not follow the pattern are only in `all`. The
-/// `_pshift` lists need pitch-shifted renderings, which are not made (see README).
+/// `_pshift` lists come from [`pshift_lists`].
 pub fn named_lists<'a>(ids: impl Iterator<Item = &'a str>) -> Vec<(String, String)> {
     let mut out = Vec::new();
     for id in ids {
@@ -94,6 +127,20 @@ pub fn named_lists<'a>(ids: impl Iterator<Item = &'a str>) -> Vec<(String, Strin
             if ["BN", "Funk", "SS", "Jazz", "Rock"].contains(&style) {
                 out.push((id.to_string(), style.to_string()));
             }
+        }
+    }
+    out
+}
+
+/// The `<list>_pshift` rows: for every (source id, list) row of a list with a twin, the source
+/// and each of its renderings in `<list>_pshift`.
+pub fn pshift_lists(rows: &[(String, String)]) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    for (id, list) in rows.iter().filter(|(_, l)| has_pshift_twin(l)) {
+        let twin = format!("{list}_pshift");
+        out.push((id.clone(), twin.clone()));
+        for n in PSHIFT.filter(|&n| n != 0) {
+            out.push((format!("{id}_pshift{n}"), twin.clone()));
         }
     }
     out
@@ -131,7 +178,23 @@ impl Adapter for GuitarSet {
             });
         }
         let mut problems = Vec::new();
-        let tracks = dedup_ids(tracks, &mut problems);
+        let mut tracks = dedup_ids(tracks, &mut problems);
+        let renderings: Vec<TrackSpec> = tracks
+            .iter()
+            .flat_map(|t| {
+                PSHIFT.filter(|&n| n != 0).map(move |n| TrackSpec {
+                    id: format!("{}_pshift{n}", t.id),
+                    source: t.source.clone(),
+                    meta: [
+                        (META_SHIFT.to_string(), n.to_string()),
+                        (META_BASE.to_string(), t.id.clone()),
+                    ]
+                    .into_iter()
+                    .collect(),
+                })
+            })
+            .collect();
+        tracks.extend(renderings);
         Ok(Listing { tracks, problems })
     }
 
@@ -151,7 +214,8 @@ impl Adapter for GuitarSet {
                     duration_s: g.duration_sec,
                     stems: vec![StemNotes {
                         stem_id: None,
-                        notes: g.notes,
+                        // A rendering's notes move with its audio.
+                        notes: amt_symbolic::transpose_notes(&g.notes, shift_of(track)).0,
                     }],
                 }),
                 Err(e) => Err(Problem::new(&track.source, e)),
@@ -165,15 +229,17 @@ impl Adapter for GuitarSet {
         track: &TrackSpec,
     ) -> Result<Result<TrackAudio, Problem>> {
         let root = parent(parent(&track.source));
-        let at = |sub: &str, suffix: &str| join(root, &format!("{sub}/{}{suffix}", track.id));
+        let id = track.meta.get(META_BASE).unwrap_or(&track.id);
+        let at = |sub: &str, suffix: &str| join(root, &format!("{sub}/{id}{suffix}"));
         let mut deps = vec![track.source.clone()];
         let mut stems = Vec::new();
+        let rendering = shift_of(track) != 0;
         let hex = [
             at("audio_hex-pickup_debleeded", "_hex_cln.wav"),
             at("audio_hex-pickup_original", "_hex.wav"),
         ]
         .into_iter()
-        .find(|p| files.contains(p));
+        .find(|p| files.contains(p) && !rendering);
         if let Some(hex) = hex {
             deps.push(hex.clone());
             for string in 0..6u16 {
@@ -216,9 +282,17 @@ impl Adapter for GuitarSet {
         tracks: &[TrackSpec],
         seed: u64,
     ) -> Result<Vec<(String, String)>> {
-        let ids = || tracks.iter().map(|t| t.id.as_str());
+        // Renderings are only in the `_pshift` lists, never in the official split.
+        let ids = || {
+            tracks
+                .iter()
+                .filter(|t| shift_of(t) == 0)
+                .map(|t| t.id.as_str())
+        };
         let mut rows = player_split(ids(), seed);
         rows.extend(named_lists(ids()));
+        let twins = pshift_lists(&rows);
+        rows.extend(twins);
         Ok(rows)
     }
 }
@@ -245,6 +319,23 @@ mod tests {
             ["all", "player_5", "progression_3", "Jazz"]
         );
         assert_eq!(of("odd"), ["all"]);
+    }
+
+    /// Each source entry of a list with a twin is in `<list>_pshift` with its 10 renderings.
+    #[test]
+    fn pshift_lists_hold_eleven_entries_per_source() {
+        let rows = named_lists(["00_BN1-129-Eb_comp"].into_iter());
+        let twins = pshift_lists(&rows);
+        let of = |list: &str| twins.iter().filter(|(_, l)| l == list).count();
+        assert_eq!(of("progression_1_pshift"), 11);
+        assert_eq!(of("all_pshift"), 11);
+        assert_eq!(of("BN_pshift"), 11);
+        assert_eq!(of("player_0_pshift"), 0);
+        assert!(twins.contains(&(
+            "00_BN1-129-Eb_comp_pshift-5".to_string(),
+            "progression_1_pshift".to_string()
+        )));
+        assert!(!twins.iter().any(|(id, _)| id.ends_with("_pshift0")));
     }
 
     #[test]

@@ -5,8 +5,8 @@
 //! `stem`) works on small blocks: no per-shift kernel tables (torchaudio's are 197 MB for
 //! ±2 semitones at 16 kHz).
 //!
-//! This is the building block of the `-ps` augmentation and of GuitarSet's pitch-shifted
-//! lists; neither is wired to it yet (see the README's status).
+//! It renders GuitarSet's `_pshift` tracks in the `stem` stage, and is the building block of
+//! the `-ps` augmentation (not wired to the training stream yet; see the README's status).
 
 use tch::{Device, Kind, Tensor};
 
