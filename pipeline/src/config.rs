@@ -37,10 +37,23 @@ pub struct DatasetConfig {
     /// The dataset's local folder; relative paths are relative to the config file.
     pub folder: Option<PathBuf>,
     /// The adapter reading the dataset (`slakh`, `maestro`, `guitarset`), when its name does
-    /// not imply one.
-    pub adapter: Option<String>,
+    /// not imply one: `adapter = "guitarset"`, or a table `[dataset.D.adapter]` with `name`
+    /// (optional) and the adapter's own options.
+    pub adapter: Option<AdapterSetting>,
     #[serde(default)]
     pub stage: BTreeMap<String, toml::Table>,
+}
+
+/// `[dataset.D] adapter = "..."`, or `[dataset.D.adapter]` with options.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub enum AdapterSetting {
+    Name(String),
+    Table {
+        name: Option<String>,
+        #[serde(flatten)]
+        options: BTreeMap<String, toml::Value>,
+    },
 }
 
 /// The configuration in force: the file (if any) checked against the stage graph.
@@ -120,9 +133,35 @@ impl Config {
                 .filter(|a| *a != "auto")
                 .map(str::to_string)
         };
-        d.and_then(|d| d.adapter.clone())
-            .or_else(|| from_notes(d.and_then(|d| d.stage.get("notes"))))
-            .or_else(|| from_notes(self.file.stage.get("notes")))
+        d.and_then(|d| match &d.adapter {
+            Some(AdapterSetting::Name(n)) => Some(n.clone()),
+            Some(AdapterSetting::Table { name, .. }) => name.clone(),
+            None => None,
+        })
+        .or_else(|| from_notes(d.and_then(|d| d.stage.get("notes"))))
+        .or_else(|| from_notes(self.file.stage.get("notes")))
+    }
+
+    /// The adapter options of `[dataset.D.adapter]`, as text (`true`, `3`, `name`).
+    pub fn dataset_adapter_options(&self, dataset: &str) -> BTreeMap<String, String> {
+        match self
+            .file
+            .dataset
+            .get(dataset)
+            .and_then(|d| d.adapter.as_ref())
+        {
+            Some(AdapterSetting::Table { options, .. }) => options
+                .iter()
+                .map(|(k, v)| {
+                    let text = match v {
+                        toml::Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    (k.clone(), text)
+                })
+                .collect(),
+            _ => BTreeMap::new(),
+        }
     }
 
     /// The folder configured for a dataset, if any.

@@ -32,6 +32,8 @@ pub enum DatasetError {
          `[dataset.{0}] adapter = \"...\"` in amt.toml"
     )]
     AmbiguousAdapter(String, String),
+    #[error("`[dataset.{0}.adapter]` in amt.toml: {1}")]
+    AdapterOptions(String, String),
     #[error(transparent)]
     Store(#[from] amt_cache::Error),
 }
@@ -156,6 +158,7 @@ pub fn resolve_with(
                 name: item,
                 folder,
                 source,
+                adapter_options: Default::default(),
             }
         };
         let mut spec = spec;
@@ -170,6 +173,7 @@ pub fn resolve_with(
             amt_stages::synth::generate(&spec.folder, &amt_stages::synth::SynthConfig::default())
                 .map_err(|e| DatasetError::Generate(spec.name.clone(), e.to_string()))?;
         }
+        spec.adapter_options = config.dataset_adapter_options(&spec.name);
         if let Some(a) = config.dataset_adapter(&spec.name) {
             spec.adapter = Some(a);
         } else if spec.adapter.is_none() {
@@ -180,6 +184,19 @@ pub fn resolve_with(
                     matches.join(", "),
                 ));
             }
+        }
+        match spec.adapter.as_deref() {
+            Some(a) => {
+                amt_stages::adapters::configured(a, &spec.adapter_options)
+                    .map_err(|e| DatasetError::AdapterOptions(spec.name.clone(), e))?;
+            }
+            None if !spec.adapter_options.is_empty() => {
+                return Err(DatasetError::AdapterOptions(
+                    spec.name.clone(),
+                    "options are given but no adapter is chosen; add `name = \"...\"`".into(),
+                ));
+            }
+            None => {}
         }
         if !out.iter().any(|d| d.name == spec.name) {
             out.push(spec);

@@ -1,6 +1,7 @@
 //! A dataset as the stages see it: a name, the local folder that holds it, and where that
 //! folder comes from (already on disk, or an archive to download and extract).
 
+use std::collections::BTreeMap;
 use std::path::PathBuf;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -14,6 +15,9 @@ pub struct DatasetSpec {
     /// The adapter that reads the dataset (`slakh`, `maestro`, `guitarset`), chosen once for
     /// every stage that uses one: configured, or implied by the name; `None` when none applies.
     pub adapter: Option<String>,
+    /// The adapter's own options (`[dataset.D.adapter]` of amt.toml), as text; validated by
+    /// the adapter ([`crate::adapters::configured`]) and part of every key that uses it.
+    pub adapter_options: BTreeMap<String, String>,
 }
 
 impl DatasetSpec {
@@ -25,6 +29,7 @@ impl DatasetSpec {
             name,
             folder: folder.into(),
             source: Source::Local,
+            adapter_options: BTreeMap::new(),
         }
     }
 

@@ -417,6 +417,42 @@ fn guitarset_notes_and_the_invalid_jams_problem() {
     );
 }
 
+/// An adapter's own options live in `[dataset.D.adapter]`: GuitarSet's
+/// `pitch_shift_renderings = false` leaves its `_pshift` tracks and lists out (and rebuilds:
+/// the option is in the key); an option the adapter does not take is refused by name.
+#[test]
+fn adapter_options_are_validated_and_keyed() {
+    let h = Home::new();
+    let gs = fixtures().join("guitarset").display().to_string();
+    let pshift =
+        |h: &Home| h.sql_csv("SELECT count(*) AS n FROM splits WHERE split LIKE '%_pshift'");
+    h.ok(&["run", "--until", "split", "--datasets", &gs]);
+    assert_ne!(pshift(&h), "n\n0\n");
+    h.write(
+        "amt.toml",
+        b"[dataset.guitarset.adapter]\nname = \"guitarset\"\npitch_shift_renderings = false\n",
+    );
+    h.ok(&["run", "--until", "split", "--datasets", &gs]);
+    assert_eq!(pshift(&h), "n\n0\n");
+    assert_eq!(
+        h.sql_csv("SELECT count(*) AS n FROM tracks WHERE track_id LIKE '%_pshift%'"),
+        "n\n0\n"
+    );
+    h.write(
+        "amt.toml",
+        b"[dataset.guitarset.adapter]\npitchshift = false\n",
+    );
+    let out = h.run(&["run", "--until", "split", "--datasets", &gs]);
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("[dataset.guitarset.adapter]")
+            && err.contains("no option `pitchshift`")
+            && err.contains("pitch_shift_renderings"),
+        "{err}"
+    );
+}
+
 /// The rows `amt tokenize --json` printed: per segment, per channel, ids through EOS.
 fn tokenize_json(h: &Home, args: &[&str]) -> Value {
     let mut all = vec!["tokenize", "--json"];

@@ -58,7 +58,42 @@ fn has_pshift_twin(list: &str) -> bool {
         )
 }
 
-pub struct GuitarSet;
+/// Options (`[dataset.D.adapter]`): `pitch_shift_renderings = false` leaves out the
+/// `_pshift` tracks and lists (an 11th of the `stem` and `shards` work).
+#[derive(Debug, Clone)]
+pub struct GuitarSet {
+    pub renderings: bool,
+}
+
+impl Default for GuitarSet {
+    fn default() -> Self {
+        GuitarSet { renderings: true }
+    }
+}
+
+impl GuitarSet {
+    /// The adapter with `options`; unknown keys and bad values are errors naming them.
+    pub fn with_options(
+        options: &std::collections::BTreeMap<String, String>,
+    ) -> std::result::Result<GuitarSet, String> {
+        let mut g = GuitarSet::default();
+        for (k, v) in options {
+            match k.as_str() {
+                "pitch_shift_renderings" => {
+                    g.renderings = v.parse().map_err(|_| {
+                        format!("adapter `{NAME}`: `pitch_shift_renderings = {v}`: expected true or false")
+                    })?;
+                }
+                other => {
+                    return Err(format!(
+                        "adapter `{NAME}` has no option `{other}`; it takes: pitch_shift_renderings (true or false)"
+                    ));
+                }
+            }
+        }
+        Ok(g)
+    }
+}
 
 /// The seed of the train/validation/test permutation of players (see the module doc).
 pub const SPLIT_SEED: u64 = 0x67_75_69_74_61_72;
@@ -181,6 +216,7 @@ impl Adapter for GuitarSet {
         let mut tracks = dedup_ids(tracks, &mut problems);
         let renderings: Vec<TrackSpec> = tracks
             .iter()
+            .filter(|_| self.renderings)
             .flat_map(|t| {
                 PSHIFT.filter(|&n| n != 0).map(move |n| TrackSpec {
                     id: format!("{}_pshift{n}", t.id),
@@ -291,8 +327,10 @@ impl Adapter for GuitarSet {
         };
         let mut rows = player_split(ids(), seed);
         rows.extend(named_lists(ids()));
-        let twins = pshift_lists(&rows);
-        rows.extend(twins);
+        if self.renderings {
+            let twins = pshift_lists(&rows);
+            rows.extend(twins);
+        }
         Ok(rows)
     }
 }
@@ -336,6 +374,27 @@ mod tests {
             "progression_1_pshift".to_string()
         )));
         assert!(!twins.iter().any(|(id, _)| id.ends_with("_pshift0")));
+    }
+
+    #[test]
+    fn options_are_checked_by_name() {
+        let opts = |k: &str, v: &str| [(k.to_string(), v.to_string())].into_iter().collect();
+        assert!(
+            !GuitarSet::with_options(&opts("pitch_shift_renderings", "false"))
+                .unwrap()
+                .renderings
+        );
+        let e = GuitarSet::with_options(&opts("pitchshift", "false")).unwrap_err();
+        assert!(
+            e.contains("no option `pitchshift`") && e.contains("pitch_shift_renderings"),
+            "{e}"
+        );
+        let e = GuitarSet::with_options(&opts("pitch_shift_renderings", "maybe")).unwrap_err();
+        assert!(e.contains("expected true or false"), "{e}");
+        let e = super::super::configured("maestro", &opts("x", "1"))
+            .err()
+            .unwrap();
+        assert!(e.contains("takes no options"), "{e}");
     }
 
     #[test]

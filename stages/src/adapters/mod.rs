@@ -175,7 +175,7 @@ pub fn by_name(name: &str) -> Option<Box<dyn Adapter>> {
     match name {
         slakh::NAME => Some(Box::new(slakh::Slakh)),
         maestro::NAME => Some(Box::new(maestro::Maestro)),
-        guitarset::NAME => Some(Box::new(guitarset::GuitarSet)),
+        guitarset::NAME => Some(Box::new(guitarset::GuitarSet::default())),
         egmd::NAME => Some(Box::new(egmd::Egmd)),
         n if n == singing::MIR_ST500.name => Some(Box::new(singing::MIR_ST500)),
         n if n == singing::CMEDIA.name => Some(Box::new(singing::CMEDIA)),
@@ -191,19 +191,43 @@ pub fn by_name(name: &str) -> Option<Box<dyn Adapter>> {
     }
 }
 
-/// The adapter chosen for a dataset (see [`crate::DatasetSpec::adapter`]).
-pub fn of(dataset: &crate::DatasetSpec) -> Option<Box<dyn Adapter>> {
-    by_name(dataset.adapter.as_deref()?)
+/// The adapter named `name` with its options (`[dataset.D.adapter]`): an unknown option, or
+/// a value that does not parse, is an error naming it and the options the adapter takes.
+pub fn configured(
+    name: &str,
+    options: &BTreeMap<String, String>,
+) -> std::result::Result<Option<Box<dyn Adapter>>, String> {
+    match name {
+        guitarset::NAME => Ok(Some(Box::new(guitarset::GuitarSet::with_options(options)?))),
+        _ => match options.keys().next() {
+            Some(k) => Err(format!(
+                "adapter `{name}` takes no options; remove `{k}` from `[dataset.<name>.adapter]`"
+            )),
+            None => Ok(by_name(name)),
+        },
+    }
 }
 
-/// The adapter's name as an input of every key that uses it: changing a dataset's adapter
-/// rebuilds what it read.
+/// The adapter chosen for a dataset (see [`crate::DatasetSpec::adapter`]), with its options
+/// (checked when the dataset was resolved).
+pub fn of(dataset: &crate::DatasetSpec) -> Option<Box<dyn Adapter>> {
+    configured(dataset.adapter.as_deref()?, &dataset.adapter_options)
+        .ok()
+        .flatten()
+}
+
+/// The adapter's name and options as inputs of every key that uses it: changing a dataset's
+/// adapter or an option rebuilds what it read.
 pub fn key_input(dataset: &crate::DatasetSpec) -> BTreeMap<String, String> {
-    dataset
+    let mut out: BTreeMap<String, String> = dataset
         .adapter
         .iter()
         .map(|a| ("adapter".to_string(), a.clone()))
-        .collect()
+        .collect();
+    for (k, v) in &dataset.adapter_options {
+        out.insert(format!("adapter.{k}"), v.clone());
+    }
+    out
 }
 
 /// Why a dataset has no adapter, with the fix.
