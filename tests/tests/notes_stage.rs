@@ -415,6 +415,11 @@ fn guitarset_notes_and_the_invalid_jams_problem() {
             && problems.contains("file_metadata"),
         "{problems}"
     );
+    // Once, not once per rendering of the bad annotation.
+    assert_eq!(
+        h.sql_csv("SELECT count(*) AS n FROM problems WHERE path LIKE '%00_BN1-129-Eb_comp.jams'"),
+        "n\n1\n"
+    );
 }
 
 /// An adapter's own options live in `[dataset.D.adapter]`: GuitarSet's

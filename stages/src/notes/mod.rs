@@ -261,7 +261,10 @@ impl Stage for NotesStage {
                 source: &track.source,
             });
         }
-        problem_list.sort_by(|a, b| a.path.cmp(&b.path));
+        problem_list.sort_by(|a, b| a.path.cmp(&b.path).then(a.error.cmp(&b.error)));
+        // One row per file and error: tracks read from the same file (GuitarSet's renderings
+        // of one annotation) fail together.
+        problem_list.dedup();
         let mut problem_rows = ProblemsBuilder::new();
         for p in &problem_list {
             tracing::warn!("{ds}: quarantined `{}`: {}", p.path, p.error);
