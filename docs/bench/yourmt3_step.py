@@ -15,39 +15,13 @@ import os
 import resource
 import sys
 import time
-import types
 
 import torch
-import torch.nn as nn
 
-sys.path.insert(0, os.environ["YOURMT3_SRC"])
-wandb = types.ModuleType("wandb")
-wandb.Table = lambda **k: None
-sys.modules["wandb"] = wandb
-pl = types.ModuleType("pytorch_lightning")
-
-
-class Module(nn.Module):
-    global_rank = 0
-
-    def save_hyperparameters(self, *a, **k):
-        pass
-
-    @property
-    def hparams(self):
-        return {}
-
-
-pl.LightningModule = Module
-sys.modules["pytorch_lightning"] = pl
-metrics = types.ModuleType("utils.metrics")
-metrics.compute_track_metrics = None
-metrics.AMTMetrics = None
-sys.modules["utils.metrics"] = metrics
-
-from config import config as C  # noqa: E402
-from model.ymt3 import YourMT3  # noqa: E402
-from utils.task_manager import TaskManager  # noqa: E402
+# YourMT3's model with Lightning, wandb and its metrics replaced by stand-ins: the same setup as
+# the golden-output script (which reads YOURMT3_SRC).
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "../../model/tests/golden"))
+from make_family import C, TaskManager, YourMT3  # noqa: E402
 
 torch.set_num_threads(2)
 which, batch = sys.argv[1], int(sys.argv[2])

@@ -126,10 +126,7 @@ fn layer_norm(p: nn::Path, d: i64, eps: f64) -> nn::LayerNorm {
 }
 
 /// The rotary embedding one attention module uses, and whether keys rotate too.
-#[derive(Debug)]
-struct AttnPositions<'a> {
-    rope: Option<(&'a Rope, bool)>,
-}
+type RopeUse<'a> = Option<(&'a Rope, bool)>;
 
 /// Perceiver attention: q from LayerNorm(query), k and v from LayerNorm(kv) (cross) or the
 /// same normed query (self); 8 heads; scores / sqrt(head width); output dense; optional
@@ -187,7 +184,7 @@ impl Attention {
     }
 
     /// (N, Lq, Dq) attending to (N, Lk, Dkv) (or itself) -> (N, Lq, Dq).
-    fn forward(&self, x: &Tensor, kv: Option<&Tensor>, pos: &AttnPositions, train: bool) -> Tensor {
+    fn forward(&self, x: &Tensor, kv: Option<&Tensor>, rope: RopeUse, train: bool) -> Tensor {
         let q_in = self.layernorm1.forward(x);
         let kv_in = match (kv, &self.layernorm2) {
             (Some(kv), Some(ln)) => ln.forward(kv),
@@ -196,7 +193,7 @@ impl Attention {
         let mut q = self.split(&self.query.forward(&q_in));
         let mut k = self.split(&self.key.forward(&kv_in));
         let v = self.split(&self.value.forward(&kv_in));
-        if let Some((rope, keys)) = pos.rope {
+        if let Some((rope, keys)) = rope {
             q = rope.rotate(&q);
             if keys {
                 k = rope.rotate(&k);
@@ -243,8 +240,8 @@ impl Layer {
         }
     }
 
-    fn forward(&self, x: &Tensor, pos: &AttnPositions, train: bool) -> Tensor {
-        let h = self.attention.forward(x, None, pos, train);
+    fn forward(&self, x: &Tensor, rope: RopeUse, train: bool) -> Tensor {
+        let h = self.attention.forward(x, None, rope, train);
         let f = self.ff.forward(&self.layernorm.forward(&h), train);
         h + f
     }
@@ -407,19 +404,13 @@ impl PerceiverTf {
         }
         let mut h = lat.contiguous().view([b * t, k, d]);
         let ropes = self.ropes.as_ref();
-        let sca_pos = AttnPositions {
-            rope: ropes.map(|r| (&r.sca, r.keys)),
-        };
-        let local = AttnPositions {
-            rope: ropes.map(|r| (&r.latent, r.keys)),
-        };
-        let temporal = AttnPositions {
-            rope: ropes.map(|r| (&r.temporal, r.keys)),
-        };
+        let sca_pos: RopeUse = ropes.map(|r| (&r.sca, r.keys));
+        let local: RopeUse = ropes.map(|r| (&r.latent, r.keys));
+        let temporal: RopeUse = ropes.map(|r| (&r.temporal, r.keys));
         for (bi, block) in self.blocks.iter().enumerate() {
-            h = block.sca.forward(&h, Some(&kv), &sca_pos, train);
+            h = block.sca.forward(&h, Some(&kv), sca_pos, train);
             for layer in &block.local {
-                h = layer.forward(&h, &local, train);
+                h = layer.forward(&h, local, train);
             }
             // (B·T, K, D) -> (B·K, T, D)
             h = h
@@ -433,7 +424,7 @@ impl PerceiverTf {
                 h = h + pt.narrow(0, 0, t).unsqueeze(0).to_kind(spec.kind());
             }
             for layer in &block.temporal {
-                h = layer.forward(&h, &temporal, train);
+                h = layer.forward(&h, temporal, train);
             }
             h = h
                 .view([b, k, t, d])

@@ -323,7 +323,7 @@ fn decode_into<W: Write>(
         .map(|(i, _)| (i, Vec::new()))
         .collect();
     // A pitch-shifted rendering (GuitarSet's `_pshift` tracks) shifts every source it decodes.
-    let shift = crate::adapters::guitarset::shift_of(track);
+    let shift = track.pitch_shift();
     let decode =
         |rel: &str, channels| -> std::result::Result<(Vec<i16>, audio::Decoded), Problem> {
             let mut samples = Vec::new();

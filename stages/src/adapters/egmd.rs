@@ -11,12 +11,13 @@
 //! fields, or a listed MIDI that is missing or does not parse, is a problem naming the file
 //! (and the line); the other tracks are read.
 
+use super::{meta_mix_audio, midi_single_stem};
+use amt_symbolic::MidiToNotesConfig;
 use amt_symbolic::note::DRUM_PROGRAM;
-use amt_symbolic::{MidiToNotesConfig, midi_to_notes};
 
 use super::{
     Adapter, DatasetFiles, Listing, Problem, ReadOptions, TrackAudio, TrackNotes, TrackSpec,
-    csv_column, csv_table, dedup_ids, file_mix_audio, join, metadata_text, parent, single_stem,
+    csv_column, csv_table, dedup_ids, join, metadata_text, parent,
 };
 use crate::Result;
 
@@ -119,7 +120,6 @@ impl Adapter for Egmd {
         track: &TrackSpec,
         options: &ReadOptions,
     ) -> Result<Result<TrackNotes, Problem>> {
-        let bytes = files.read(&track.source)?;
         let cfg = MidiToNotesConfig {
             ch_9_as_drum: true,
             force_all_drum: true,
@@ -127,10 +127,7 @@ impl Adapter for Egmd {
             force_all_program_to: Some(DRUM_PROGRAM),
             ..options.midi.clone()
         };
-        let parsed = midi_to_notes(&bytes, &cfg)
-            .map(|p| (p.notes, p.length_sec))
-            .map_err(|e| e.to_string());
-        Ok(single_stem(&track.source, parsed))
+        midi_single_stem(files, track, &cfg, |n, len| (n, len))
     }
 
     fn audio(
@@ -138,9 +135,7 @@ impl Adapter for Egmd {
         files: &DatasetFiles,
         track: &TrackSpec,
     ) -> Result<Result<TrackAudio, Problem>> {
-        let audio = track.meta.get("audio").map_or("", String::as_str);
-        let meta = track.meta.get("metadata").map_or("", String::as_str);
-        file_mix_audio(files, track, audio, "mix", &[meta])
+        meta_mix_audio(files, track, "mix", &["metadata"])
     }
 
     /// The CSV's `split`, and `test_reduced`.

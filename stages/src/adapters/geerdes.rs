@@ -11,13 +11,14 @@
 //! `<id>_vocals` (the vocals with the vocal notes) and `<id>_accompaniment` (the accompaniment
 //! with the other notes), in `train_sep` or `validation_sep`, and `all_sep`.
 
+use super::{meta_mix_audio, midi_single_stem};
 use std::collections::BTreeMap;
 
-use amt_symbolic::{MidiToNotesConfig, midi_to_notes};
+use amt_symbolic::MidiToNotesConfig;
 
 use super::{
     Adapter, DatasetFiles, Listing, Problem, ReadOptions, TrackAudio, TrackNotes, TrackSpec,
-    csv_column, csv_table, file_mix_audio, join, metadata_text, parent, single_stem,
+    csv_column, csv_table, join, metadata_text, parent,
 };
 use crate::Result;
 
@@ -132,28 +133,23 @@ impl Adapter for Geerdes {
         track: &TrackSpec,
         options: &ReadOptions,
     ) -> Result<Result<TrackNotes, Problem>> {
-        let bytes = files.read(&track.source)?;
         let cfg = MidiToNotesConfig {
             ch_9_as_drum: true,
             track_name_to_program: track_programs(),
             ..options.midi.clone()
         };
-        let part = track.meta.get("part").cloned().unwrap_or_default();
-        let parsed = midi_to_notes(&bytes, &cfg)
-            .map(|p| {
-                let notes = p
-                    .notes
-                    .into_iter()
-                    .filter(|n| match part.as_str() {
-                        "vocals" => is_vocal(n.program),
-                        "accompaniment" => !is_vocal(n.program),
-                        _ => true,
-                    })
-                    .collect();
-                (notes, p.length_sec)
-            })
-            .map_err(|e| e.to_string());
-        Ok(single_stem(&track.source, parsed))
+        let part = track.meta_str("part");
+        midi_single_stem(files, track, &cfg, |notes, len| {
+            let notes = notes
+                .into_iter()
+                .filter(|n| match part {
+                    "vocals" => is_vocal(n.program),
+                    "accompaniment" => !is_vocal(n.program),
+                    _ => true,
+                })
+                .collect();
+            (notes, len)
+        })
     }
 
     fn audio(
@@ -161,10 +157,8 @@ impl Adapter for Geerdes {
         files: &DatasetFiles,
         track: &TrackSpec,
     ) -> Result<Result<TrackAudio, Problem>> {
-        let audio = track.meta.get("audio").map_or("", String::as_str);
-        let meta = track.meta.get("metadata").map_or("", String::as_str);
         let mix = track.meta.get("part").map_or("mix", String::as_str);
-        file_mix_audio(files, track, audio, mix, &[meta])
+        meta_mix_audio(files, track, mix, &["metadata"])
     }
 
     fn splits(

@@ -36,18 +36,9 @@ pub const NAME: &str = "guitarset";
 /// The semitone shifts of the pitch-shifted renderings (0 is the original).
 pub const PSHIFT: std::ops::RangeInclusive<i32> = -5..=5;
 
-/// `track.meta` keys of a rendering: its shift and its source track.
-const META_SHIFT: &str = "pitch_shift";
+/// `track.meta` key of a rendering's source track (its shift is under
+/// [`super::META_PITCH_SHIFT`]).
 const META_BASE: &str = "base";
-
-/// The shift of a track (0 for a source track).
-pub fn shift_of(track: &TrackSpec) -> i32 {
-    track
-        .meta
-        .get(META_SHIFT)
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(0)
-}
 
 /// The lists that get a `_pshift` twin.
 fn has_pshift_twin(list: &str) -> bool {
@@ -222,7 +213,7 @@ impl Adapter for GuitarSet {
                     id: format!("{}_pshift{n}", t.id),
                     source: t.source.clone(),
                     meta: [
-                        (META_SHIFT.to_string(), n.to_string()),
+                        (super::META_PITCH_SHIFT.to_string(), n.to_string()),
                         (META_BASE.to_string(), t.id.clone()),
                     ]
                     .into_iter()
@@ -251,7 +242,7 @@ impl Adapter for GuitarSet {
                     stems: vec![StemNotes {
                         stem_id: None,
                         // A rendering's notes move with its audio.
-                        notes: amt_symbolic::transpose_notes(&g.notes, shift_of(track)).0,
+                        notes: amt_symbolic::transpose_notes(&g.notes, track.pitch_shift()).0,
                     }],
                 }),
                 Err(e) => Err(Problem::new(&track.source, e)),
@@ -269,7 +260,7 @@ impl Adapter for GuitarSet {
         let at = |sub: &str, suffix: &str| join(root, &format!("{sub}/{id}{suffix}"));
         let mut deps = vec![track.source.clone()];
         let mut stems = Vec::new();
-        let rendering = shift_of(track) != 0;
+        let rendering = track.pitch_shift() != 0;
         let hex = [
             at("audio_hex-pickup_debleeded", "_hex_cln.wav"),
             at("audio_hex-pickup_original", "_hex.wav"),
@@ -322,7 +313,7 @@ impl Adapter for GuitarSet {
         let ids = || {
             tracks
                 .iter()
-                .filter(|t| shift_of(t) == 0)
+                .filter(|t| t.pitch_shift() == 0)
                 .map(|t| t.id.as_str())
         };
         let mut rows = player_split(ids(), seed);

@@ -167,7 +167,7 @@ impl Adapter for IdmtSmtBass {
         files: &DatasetFiles,
         track: &TrackSpec,
     ) -> Result<Result<TrackAudio, Problem>> {
-        let list = track.meta.get("list").map_or("", String::as_str);
+        let list = track.meta_str("list");
         file_mix_audio(files, track, &track.source, "mix", &[list])
     }
 

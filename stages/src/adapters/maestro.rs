@@ -8,12 +8,13 @@
 //! the folder, or does not parse, is a problem. With several metadata files, the last in sorted
 //! order (the newest version) is used.
 
+use super::{meta_mix_audio, midi_single_stem};
+use amt_symbolic::MidiToNotesConfig;
 use amt_symbolic::datasets::parse_maestro_metadata;
-use amt_symbolic::{MidiToNotesConfig, midi_to_notes};
 
 use super::{
     Adapter, DatasetFiles, Listing, Problem, ReadOptions, TrackAudio, TrackNotes, TrackSpec,
-    dedup_ids, file_mix_audio, file_stem, join, meta_splits, parent, single_stem,
+    dedup_ids, file_stem, join, meta_splits, parent,
 };
 use crate::{Error, Result};
 
@@ -94,15 +95,11 @@ impl Adapter for Maestro {
         track: &TrackSpec,
         options: &ReadOptions,
     ) -> Result<Result<TrackNotes, Problem>> {
-        let bytes = files.read(&track.source)?;
         let cfg = MidiToNotesConfig {
             force_all_program_to: options.midi.force_all_program_to.or(Some(0)),
             ..options.midi.clone()
         };
-        let parsed = midi_to_notes(&bytes, &cfg)
-            .map(|p| (p.notes, p.length_sec + 0.01))
-            .map_err(|e| e.to_string());
-        Ok(single_stem(&track.source, parsed))
+        midi_single_stem(files, track, &cfg, |n, len| (n, len + 0.01))
     }
 
     /// The performance's audio as its metadata lists it (`.wav`; YourMT3's 16 kHz release
@@ -112,9 +109,7 @@ impl Adapter for Maestro {
         files: &DatasetFiles,
         track: &TrackSpec,
     ) -> Result<Result<TrackAudio, Problem>> {
-        let audio = track.meta.get("audio").map_or("", String::as_str);
-        let meta = track.meta.get("metadata").map_or("", String::as_str);
-        file_mix_audio(files, track, audio, "mix", &[meta])
+        meta_mix_audio(files, track, "mix", &["metadata"])
     }
 
     /// The metadata's `split` column.

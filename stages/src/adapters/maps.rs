@@ -10,13 +10,12 @@
 //! name, is not also a test song; YourMT3 asserts 139), and `all` (every piece, unfiltered).
 //! Other MAPS files (isolated notes `ISOL`, chords `RAND`/`UCHO`) are not tracks.
 
+use super::{meta_mix_audio, midi_single_stem};
 use std::collections::BTreeSet;
-
-use amt_symbolic::midi_to_notes;
 
 use super::{
     Adapter, DatasetFiles, Listing, Problem, ReadOptions, TrackAudio, TrackNotes, TrackSpec,
-    file_mix_audio, file_stem, single_stem,
+    file_stem,
 };
 use crate::{Error, Result};
 
@@ -100,21 +99,16 @@ impl Adapter for Maps {
         track: &TrackSpec,
         options: &ReadOptions,
     ) -> Result<Result<TrackNotes, Problem>> {
-        let bytes = files.read(&track.source)?;
         let cfg = amt_symbolic::MidiToNotesConfig {
             force_all_program_to: Some(0),
             ..options.midi.clone()
         };
-        let parsed = midi_to_notes(&bytes, &cfg)
-            .map(|p| {
-                let mut notes = p.notes;
-                for n in &mut notes {
-                    n.program = 0;
-                }
-                (notes, p.length_sec)
-            })
-            .map_err(|e| e.to_string());
-        Ok(single_stem(&track.source, parsed))
+        midi_single_stem(files, track, &cfg, |mut notes, len| {
+            for n in &mut notes {
+                n.program = 0;
+            }
+            (notes, len)
+        })
     }
 
     fn audio(
@@ -122,8 +116,7 @@ impl Adapter for Maps {
         files: &DatasetFiles,
         track: &TrackSpec,
     ) -> Result<Result<TrackAudio, Problem>> {
-        let audio = track.meta.get("audio").map_or("", String::as_str);
-        file_mix_audio(files, track, audio, "mix", &[])
+        meta_mix_audio(files, track, "mix", &[])
     }
 
     fn splits(

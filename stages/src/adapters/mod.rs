@@ -286,6 +286,25 @@ pub struct TrackSpec {
     pub meta: BTreeMap<String, String>,
 }
 
+/// `TrackSpec::meta` key of a pitch-shifted rendering's shift in semitones: the `stem` stage
+/// shifts every source of such a track (GuitarSet's `_pshift` tracks).
+pub const META_PITCH_SHIFT: &str = "pitch_shift";
+
+impl TrackSpec {
+    /// The semitones this track's audio is shifted by (0: as recorded).
+    pub fn pitch_shift(&self) -> i32 {
+        self.meta
+            .get(META_PITCH_SHIFT)
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// A `meta` value, or "" when absent.
+    pub fn meta_str(&self, key: &str) -> &str {
+        self.meta.get(key).map_or("", String::as_str)
+    }
+}
+
 /// An input that cannot be used, and why; becomes a row of `problems`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
@@ -547,6 +566,33 @@ pub(crate) fn csv_column(
 }
 
 /// The notes of a track without stems, or the problem reading them.
+/// A track whose notes are one MIDI file (`track.source`) read with `cfg`; `post` adjusts the
+/// notes and the length (seconds) the reader gives.
+pub(crate) fn midi_single_stem(
+    files: &DatasetFiles,
+    track: &TrackSpec,
+    cfg: &amt_symbolic::MidiToNotesConfig,
+    post: impl FnOnce(Vec<Note>, f64) -> (Vec<Note>, f64),
+) -> Result<std::result::Result<TrackNotes, Problem>> {
+    let bytes = files.read(&track.source)?;
+    let parsed = amt_symbolic::midi_to_notes(&bytes, cfg)
+        .map(|p| post(p.notes, p.length_sec))
+        .map_err(|e| e.to_string());
+    Ok(single_stem(&track.source, parsed))
+}
+
+/// [`file_mix_audio`] of the file in `meta["audio"]`, depending also on the files named by
+/// `dep_keys` in `meta`.
+pub(crate) fn meta_mix_audio(
+    files: &DatasetFiles,
+    track: &TrackSpec,
+    mix: &str,
+    dep_keys: &[&str],
+) -> Result<std::result::Result<TrackAudio, Problem>> {
+    let deps: Vec<&str> = dep_keys.iter().map(|k| track.meta_str(k)).collect();
+    file_mix_audio(files, track, track.meta_str("audio"), mix, &deps)
+}
+
 pub(crate) fn single_stem(
     source: &str,
     notes: std::result::Result<(Vec<Note>, f64), String>,

@@ -23,13 +23,14 @@
 //! `train_mt3_em` (EM + synth), `validation_mt3_em`, `test_mt3_em`, `test_em_table2`,
 //! `test_thickstun_em`, `test_thickstun_ext_em`, `test_cheuk_table2` (acoustic), `all`.
 
+use super::meta_mix_audio;
 use std::collections::{BTreeMap, BTreeSet};
 
 use amt_symbolic::{Note, midi_to_notes, mix_notes};
 
 use super::{
     Adapter, DatasetFiles, Listing, Problem, ReadOptions, TrackAudio, TrackNotes, TrackSpec,
-    file_mix_audio, file_stem, parent, parse_csv, single_stem,
+    file_stem, parent, parse_csv, single_stem,
 };
 use crate::{Error, Result};
 
@@ -226,8 +227,7 @@ impl Adapter for MusicNet {
         files: &DatasetFiles,
         track: &TrackSpec,
     ) -> Result<Result<TrackAudio, Problem>> {
-        let audio = track.meta.get("audio").map_or("", String::as_str);
-        file_mix_audio(files, track, audio, "mix", &[])
+        meta_mix_audio(files, track, "mix", &[])
     }
 
     fn splits(

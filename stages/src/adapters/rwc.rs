@@ -13,6 +13,7 @@
 //!
 //! A track name matching no filter, or a track without a name, is a problem naming the song.
 
+use super::meta_mix_audio;
 use std::collections::BTreeMap;
 
 use amt_symbolic::{MidiToNotesConfig, midi_to_notes};
@@ -20,7 +21,7 @@ use midly::{MetaMessage, MidiMessage, Smf, TrackEvent, TrackEventKind};
 
 use super::{
     Adapter, DatasetFiles, Listing, Problem, ReadOptions, TrackAudio, TrackNotes, TrackSpec,
-    csv_table, file_mix_audio, join, layout_error, metadata_text, parent, single_stem,
+    csv_table, join, layout_error, metadata_text, parent, single_stem,
 };
 use crate::Result;
 
@@ -470,9 +471,7 @@ impl Adapter for RwcPop {
         files: &DatasetFiles,
         track: &TrackSpec,
     ) -> Result<Result<TrackAudio, Problem>> {
-        let audio = track.meta.get("audio").map_or("", String::as_str);
-        let map = track.meta.get("mapping").map_or("", String::as_str);
-        file_mix_audio(files, track, audio, "mix", &[map])
+        meta_mix_audio(files, track, "mix", &["mapping"])
     }
 
     /// `full` for the songs' full MIDI, `bass` for the bass MIDI.
