@@ -6,7 +6,7 @@ mod cache;
 mod convert;
 mod doctor;
 mod eval;
-mod features;
+pub(crate) mod features;
 mod inspect;
 mod install;
 mod launch;

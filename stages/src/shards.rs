@@ -431,7 +431,7 @@ fn shard_batch(
 }
 
 /// One mix of a track in a `stem` artifact.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct MixRef {
     pub name: String,
     pub file: String,
@@ -439,10 +439,38 @@ pub struct MixRef {
     pub n_samples: u64,
 }
 
+/// One stem of a track in a `stem` artifact: where its samples are and what it plays.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StemRef {
+    pub stem_id: String,
+    /// 0-127 GM program, 128 drums, 129 unannotated.
+    pub program: u8,
+    pub is_drum: bool,
+    pub file: String,
+    pub batch: u32,
+    pub n_samples: u64,
+}
+
+/// A track's stems and mixes in a `stem` artifact, in `stems` row order.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TrackAudioRefs {
+    pub stems: Vec<StemRef>,
+    pub mixes: Vec<MixRef>,
+}
+
 /// The mixes of every track of a `stem` artifact, by track id.
 pub fn read_mixes(stem: &amt_cache::Artifact) -> Result<BTreeMap<String, Vec<MixRef>>> {
+    Ok(read_track_audio(stem)?
+        .into_iter()
+        .filter(|(_, a)| !a.mixes.is_empty())
+        .map(|(t, a)| (t, a.mixes))
+        .collect())
+}
+
+/// The stems and mixes of every track of a `stem` artifact, by track id.
+pub fn read_track_audio(stem: &amt_cache::Artifact) -> Result<BTreeMap<String, TrackAudioRefs>> {
     use arrow::array::{Array, AsArray};
-    use arrow::datatypes::{UInt32Type, UInt64Type};
+    use arrow::datatypes::{UInt8Type, UInt32Type, UInt64Type};
     let path = stem
         .table_file(amt_schemas::stems::NAME)
         .ok_or_else(|| Error::Table {
@@ -457,7 +485,7 @@ pub fn read_mixes(stem: &amt_cache::Artifact) -> Result<BTreeMap<String, Vec<Mix
     let reader = parquet::arrow::arrow_reader::ParquetRecordBatchReaderBuilder::try_new(file)
         .and_then(|b| b.build())
         .map_err(|e| bad(e.to_string()))?;
-    let mut out: BTreeMap<String, Vec<MixRef>> = BTreeMap::new();
+    let mut out: BTreeMap<String, TrackAudioRefs> = BTreeMap::new();
     for batch in reader {
         let b = batch.map_err(|e| bad(e.to_string()))?;
         if b.schema().fields() != amt_schemas::stems::schema().fields() {
@@ -471,23 +499,40 @@ pub fn read_mixes(stem: &amt_cache::Artifact) -> Result<BTreeMap<String, Vec<Mix
             col("stem_id").as_string::<i32>(),
             col("kind").as_string::<i32>(),
         );
+        let (program, is_drum) = (
+            col("program").as_primitive::<UInt8Type>(),
+            col("is_drum").as_boolean(),
+        );
         let (file_c, batch_c, n) = (
             col("file").as_string::<i32>(),
             col("batch").as_primitive::<UInt32Type>(),
             col("n_samples").as_primitive::<UInt64Type>(),
         );
         for i in 0..b.num_rows() {
-            if kind.value(i) != "mix" || track.is_null(i) {
+            if track.is_null(i) {
                 continue;
             }
-            out.entry(track.value(i).to_string())
-                .or_default()
-                .push(MixRef {
+            let refs = out.entry(track.value(i).to_string()).or_default();
+            match kind.value(i) {
+                "mix" => refs.mixes.push(MixRef {
                     name: stem_id.value(i).to_string(),
                     file: file_c.value(i).to_string(),
                     batch: batch_c.value(i),
                     n_samples: n.value(i),
-                });
+                }),
+                _ => refs.stems.push(StemRef {
+                    stem_id: stem_id.value(i).to_string(),
+                    program: if program.is_null(i) {
+                        amt_symbolic::note::UNANNOTATED_PROGRAM
+                    } else {
+                        program.value(i)
+                    },
+                    is_drum: is_drum.is_valid(i) && is_drum.value(i),
+                    file: file_c.value(i).to_string(),
+                    batch: batch_c.value(i),
+                    n_samples: n.value(i),
+                }),
+            }
         }
     }
     Ok(out)

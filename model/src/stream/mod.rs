@@ -19,6 +19,9 @@
 //! - **Prefetch**: `workers` threads build batches ahead into bounded channels (memory holds at
 //!   most `prefetch` batches), reading segments from memory-mapped shards ([`mmap`]); with CUDA
 //!   the tensors are pinned for asynchronous copies.
+//! - **Sources**: a [`BatchSource`] builds batch `k`; [`ShardSource`] reads stored spectrograms
+//!   and tokens, and the trainer's augmented source (`amt_pipeline::train::augment`) mixes stem
+//!   audio and computes both on the fly. Either way the workers, prefetch and resume are these.
 
 pub mod mmap;
 
@@ -227,7 +230,13 @@ impl Sampler {
     pub fn draw(&self, i: u64) -> usize {
         // (The constant `mix64(1)` keeps the draws of streams recorded before ranks shared one
         // draw sequence.)
-        let base = mix64(self.seed ^ mix64(1) ^ i.wrapping_mul(0xD1B5_4A32_D192_ED03));
+        self.draw_salted(i, 1)
+    }
+
+    /// Draw `i` of the independent draw sequence `salt` (1 is [`Sampler::draw`]'s): the
+    /// augmented stream draws the external sources of draw `i` from other salts.
+    pub fn draw_salted(&self, i: u64, salt: u64) -> usize {
+        let base = mix64(self.seed ^ mix64(salt) ^ i.wrapping_mul(0xD1B5_4A32_D192_ED03));
         let (a, b, c) = (mix64(base), mix64(base ^ 1), mix64(base ^ 2));
         let u = unit(a);
         let d = self
@@ -269,7 +278,9 @@ impl ShardReader {
         }
     }
 
-    fn get(&self, path: &PathBuf) -> Result<Arc<MappedShard>, String> {
+    /// The mapping of `path` (an Arrow IPC file: a shard, or a `stem` artifact's audio file),
+    /// opened now or kept from an earlier call.
+    pub fn get(&self, path: &PathBuf) -> Result<Arc<MappedShard>, String> {
         {
             let mut open = self.open.lock().expect("not poisoned");
             if let Some(i) = open.iter().position(|(p, _)| p == path) {
@@ -333,19 +344,12 @@ impl ShardReader {
             let tv = t.value(r);
             spec[j * spec_len..(j + 1) * spec_len]
                 .copy_from_slice(sv.as_primitive::<Float32Type>().values());
-            let all = tv.as_primitive::<UInt16Type>().values();
-            let len = shape.length as usize;
-            for c in 0..shape.channels as usize {
-                let src = &all[c * shard_len..c * shard_len + len];
-                let dst = &mut tokens[j * token_len + c * len..j * token_len + (c + 1) * len];
-                for (d, &v) in dst.iter_mut().zip(src) {
-                    *d = i64::from(v);
-                }
-                // Cut shorter than the shard's rows: keep the sequence ending in EOS.
-                if shard_len > len && all[c * shard_len + len] != 0 {
-                    dst[len - 1] = 1;
-                }
-            }
+            fit_token_rows(
+                tv.as_primitive::<UInt16Type>().values(),
+                shard_len,
+                &mut tokens[j * token_len..(j + 1) * token_len],
+                shape.length as usize,
+            );
         }
         let spectrogram = Tensor::from_slice(&spec).view([b as i64, shape.frames, shape.bins]);
         let tokens = Tensor::from_slice(&tokens).view([b as i64, shape.channels, shape.length]);
@@ -353,38 +357,69 @@ impl ShardReader {
     }
 }
 
-/// Builds this rank's part of global batch `k` ([`draw_range`]).
-fn build_batch(
-    sampler: &Sampler,
-    reader: &ShardReader,
-    cfg: &StreamConfig,
-    k: u64,
-) -> Result<Batch, String> {
-    let draws: Vec<usize> = draw_range(k, cfg.batch_size, cfg.rank, cfg.world)
-        .map(|i| sampler.draw(i))
-        .collect();
-    let infos: Vec<&SegmentInfo> = draws.iter().map(|&s| &sampler.segments[s]).collect();
-    let (mut spectrogram, mut tokens) = reader.read(&infos, cfg.shape())?;
-    let rows = draws
-        .iter()
-        .map(|&s| {
-            let info = &sampler.segments[s];
-            (
-                sampler.dataset_name(s).to_string(),
-                info.track_id.clone(),
-                info.start_sample,
-            )
-        })
-        .collect();
-    if tch::Cuda::is_available() {
-        spectrogram = spectrogram.pin_memory(Device::Cuda(0));
-        tokens = tokens.pin_memory(Device::Cuda(0));
+/// Copies token rows of `stored_len` tokens (one per channel, channel-major) into `dst`'s rows
+/// of `len`: a row cut shorter keeps a final EOS (a sequence that ended past `len` still ends).
+pub fn fit_token_rows(all: &[u16], stored_len: usize, dst: &mut [i64], len: usize) {
+    for (c, row) in dst.chunks_mut(len).enumerate() {
+        let src = &all[c * stored_len..c * stored_len + len];
+        for (d, &v) in row.iter_mut().zip(src) {
+            *d = i64::from(v);
+        }
+        if stored_len > len && all[c * stored_len + len] != 0 {
+            row[len - 1] = 1;
+        }
     }
-    Ok(Batch {
-        spectrogram,
-        tokens,
-        rows,
-    })
+}
+
+/// What builds the batches of a stream: batch `k` of this rank, a pure function of `k` (so a
+/// stream is deterministic and resumable whatever builds it). The shards ([`ShardSource`]) and
+/// the augmented audio stream of the trainer implement it.
+pub trait BatchSource: Send + Sync {
+    fn build(&self, k: u64) -> Result<Batch, String>;
+}
+
+/// Batches read from spectrogram shards: the segments the sampler draws, as stored.
+pub struct ShardSource {
+    pub sampler: Arc<Sampler>,
+    pub reader: ShardReader,
+    pub cfg: StreamConfig,
+}
+
+impl BatchSource for ShardSource {
+    /// This rank's part of global batch `k` ([`draw_range`]).
+    fn build(&self, k: u64) -> Result<Batch, String> {
+        let (sampler, cfg) = (&self.sampler, &self.cfg);
+        let draws: Vec<usize> = draw_range(k, cfg.batch_size, cfg.rank, cfg.world)
+            .map(|i| sampler.draw(i))
+            .collect();
+        let infos: Vec<&SegmentInfo> = draws.iter().map(|&s| &sampler.segments[s]).collect();
+        let (spectrogram, tokens) = self.reader.read(&infos, cfg.shape())?;
+        let rows = draws
+            .iter()
+            .map(|&s| {
+                let info = &sampler.segments[s];
+                (
+                    sampler.dataset_name(s).to_string(),
+                    info.track_id.clone(),
+                    info.start_sample,
+                )
+            })
+            .collect();
+        Ok(Batch {
+            spectrogram,
+            tokens,
+            rows,
+        })
+    }
+}
+
+/// Pins a batch's tensors for asynchronous copies when there is a GPU.
+fn pinned(mut b: Batch) -> Batch {
+    if tch::Cuda::is_available() {
+        b.spectrogram = b.spectrogram.pin_memory(Device::Cuda(0));
+        b.tokens = b.tokens.pin_memory(Device::Cuda(0));
+    }
+    b
 }
 
 /// A running stream (see the module doc).
@@ -395,29 +430,43 @@ pub struct Stream {
     /// The position the workers started at: worker `w` builds batches `start + w + n * j`.
     start: u64,
     position: u64,
-    pub sampler: Arc<Sampler>,
 }
 
 impl Stream {
-    /// Starts the workers at batch `position` (0 for a new run, the recorded one to resume).
+    /// Starts the workers at batch `position` (0 for a new run, the recorded one to resume),
+    /// reading shards.
     pub fn open(sampler: Sampler, cfg: StreamConfig, position: u64) -> Stream {
-        let sampler = Arc::new(sampler);
-        let cache = Arc::new(ShardReader::new(cfg.open_files));
-        let n = cfg.workers.max(1);
-        let depth = (cfg.prefetch / n).max(1);
+        let (workers, prefetch) = (cfg.workers, cfg.prefetch);
+        let source = ShardSource {
+            sampler: Arc::new(sampler),
+            reader: ShardReader::new(cfg.open_files),
+            cfg,
+        };
+        Stream::from_source(Arc::new(source), workers, prefetch, position)
+    }
+
+    /// Starts `workers` threads building `source`'s batches from `position` on, at most
+    /// `prefetch` batches ahead.
+    pub fn from_source(
+        source: Arc<dyn BatchSource>,
+        workers: usize,
+        prefetch: usize,
+        position: u64,
+    ) -> Stream {
+        let n = workers.max(1);
+        let depth = (prefetch / n).max(1);
         let stop = Arc::new(AtomicBool::new(false));
         let mut receivers = Vec::new();
-        let mut workers = Vec::new();
+        let mut handles = Vec::new();
         for w in 0..n {
             let (tx, rx): (SyncSender<Result<Batch, String>>, _) = sync_channel(depth);
             receivers.push(rx);
-            let (sampler, cache, cfg, stop) =
-                (sampler.clone(), cache.clone(), cfg.clone(), stop.clone());
-            workers.push(std::thread::spawn(move || {
+            let (source, stop) = (source.clone(), stop.clone());
+            handles.push(std::thread::spawn(move || {
                 tch::set_num_threads(1);
                 let mut k = position + w as u64;
                 while !stop.load(Ordering::Relaxed) {
-                    let batch = build_batch(&sampler, &cache, &cfg, k);
+                    let batch = source.build(k).map(pinned);
                     if tx.send(batch).is_err() {
                         break;
                     }
@@ -428,10 +477,9 @@ impl Stream {
         Stream {
             receivers,
             stop,
-            workers,
+            workers: handles,
             start: position,
             position,
-            sampler,
         }
     }
 

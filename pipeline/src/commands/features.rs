@@ -130,7 +130,7 @@ fn output_path(out: &Path, name: &str, several: bool) -> PathBuf {
 
 /// Segments side by side in time; rows are frequency bins (low at the bottom).
 #[allow(clippy::too_many_arguments)]
-fn write_png(
+pub(crate) fn write_png(
     path: &Path,
     values: &[f32],
     n_seg: usize,

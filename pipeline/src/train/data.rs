@@ -11,6 +11,7 @@ use amt_stages::shards::ShardsConfig;
 use amt_symbolic::Note;
 use anyhow::Context as _;
 
+use super::augmented::DatasetAudio;
 use super::resolve::TrainPlan;
 use crate::cli::with_hint;
 use crate::context::Context;
@@ -39,6 +40,9 @@ pub struct EvalSet {
 
 pub struct RunData {
     pub train: Vec<DatasetSegments>,
+    /// Each training member's stem audio and notes, by member: loaded when the run augments
+    /// (the augmented stream reads audio, not the shards' spectrograms).
+    pub audio: BTreeMap<String, Arc<DatasetAudio>>,
     pub validation: Vec<EvalSet>,
     pub test: Vec<EvalSet>,
     /// The artifacts read (to pin in the run).
@@ -132,7 +136,25 @@ pub fn load(
     val_max_files: usize,
 ) -> anyhow::Result<RunData> {
     let names: Vec<String> = datasets.iter().map(|d| d.name.clone()).collect();
-    load_with(plan, &names, val_max_files, |stage, slot| {
+    load_with(
+        plan,
+        &names,
+        val_max_files,
+        plan.augment.is_active(),
+        |stage, slot| Ok(store.current_of(stage, slot)?),
+    )
+}
+
+/// [`load`], with the stem audio the augmented stream reads whether or not the plan augments
+/// (`--dry-run-batches` listens to unaugmented segments too).
+pub fn load_with_audio(
+    store: &Store,
+    plan: &TrainPlan,
+    datasets: &[DatasetSpec],
+    val_max_files: usize,
+) -> anyhow::Result<RunData> {
+    let names: Vec<String> = datasets.iter().map(|d| d.name.clone()).collect();
+    load_with(plan, &names, val_max_files, true, |stage, slot| {
         Ok(store.current_of(stage, slot)?)
     })
 }
@@ -149,6 +171,7 @@ pub fn load_pinned(
         plan,
         &dataset_names(plan),
         val_max_files,
+        plan.augment.is_active(),
         |stage, slot| match pins.iter().find(|p| p.stage == stage && &p.slot == slot) {
             Some(p) => Ok(store.get(stage, slot, &p.key)?),
             None => Ok(None),
@@ -160,11 +183,13 @@ fn load_with(
     plan: &TrainPlan,
     names: &[String],
     val_max_files: usize,
+    with_audio: bool,
     find: impl Fn(&str, &Slot) -> anyhow::Result<Option<amt_cache::Artifact>>,
 ) -> anyhow::Result<RunData> {
     let variant = shards_config(plan).variant()?;
     let mut out = RunData {
         train: Vec::new(),
+        audio: BTreeMap::new(),
         validation: Vec::new(),
         test: Vec::new(),
         pins: Vec::new(),
@@ -175,6 +200,7 @@ fn load_with(
         notes: Arc<BTreeMap<String, amt_stages::notes::read::StemGroups>>,
         /// Every list (official and named) -> its tracks.
         lists: BTreeMap<String, BTreeSet<String>>,
+        audio: Option<Arc<DatasetAudio>>,
     }
     let mut loaded: BTreeMap<String, Loaded> = BTreeMap::new();
     for name in names {
@@ -186,19 +212,37 @@ fn load_with(
             .with_context(|| format!("dataset `{name}` has no notes"))?;
         let splits = find(amt_stages::split::NAME, &slot)?
             .with_context(|| format!("dataset `{name}` has no splits"))?;
-        for a in [&shards, &notes, &splits] {
+        let stem = if with_audio {
+            Some(
+                find(amt_stages::stem::NAME, &slot)?
+                    .with_context(|| format!("dataset `{name}` has no stem audio"))?,
+            )
+        } else {
+            None
+        };
+        for a in [&shards, &notes, &splits].into_iter().chain(stem.as_ref()) {
             out.pins.push(Pin {
                 stage: a.manifest.stage.clone(),
                 slot: a.manifest.slot.clone(),
                 key: a.manifest.key.clone(),
             });
         }
+        let track_notes = amt_stages::notes::read::all_track_notes(&notes)?;
+        let audio = match &stem {
+            Some(stem) => Some(Arc::new(DatasetAudio::new(
+                stem.dir.clone(),
+                amt_stages::shards::read_track_audio(stem)?,
+                &track_notes,
+            ))),
+            None => None,
+        };
         loaded.insert(
             name.clone(),
             Loaded {
                 segments: amt_stages::shards::read_segments(&shards)?,
-                notes: Arc::new(amt_stages::notes::read::all_track_notes(&notes)?),
+                notes: Arc::new(track_notes),
                 lists: amt_stages::split::read_lists(&splits)?,
+                audio,
             },
         );
     }
@@ -234,6 +278,9 @@ fn load_with(
                         )
                     }
                 );
+            }
+            if let Some(a) = &d.audio {
+                out.audio.insert(m.preset.clone(), a.clone());
             }
             out.train.push(DatasetSegments {
                 dataset: m.preset.clone(),

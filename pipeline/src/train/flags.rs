@@ -1,7 +1,7 @@
 //! YourMT3's `train.py` flags (spec section 3.4), with the same long names and single-dash
 //! aliases (`-tk`, `-enc`, `-vit`, ...). The aliases are rewritten to their long form before
 //! clap sees the arguments, so `-vit 100` is never read as `-v -i -t`. Flags of parts not
-//! built yet (other encoders and decoders, augmentation, DDP) are refused with "not built yet:
+//! built yet (some pre-encoders, position encodings, schedules) are refused with "not built yet:
 //! <flag>", never ignored.
 
 use std::ffi::OsString;
@@ -252,26 +252,33 @@ pub struct TrainFlags {
     /// Data preset or dataset(s), comma-separated [default: synth-demo]
     #[arg(long = "data-preset", value_name = "NAME")]
     pub data_preset: Option<String>,
-    /// Stem gain range (augmentation: not built yet)
+    /// Stem gain range [default: 0.8 1.1; `1 1` disables; demo: off]
     #[arg(long = "random-amp-range", num_args = 2, value_name = "X")]
     pub random_amp_range: Option<Vec<f64>>,
-    /// Intra-stem augmentation keep probability (not built yet; 1 disables)
+    /// Intra-stem augmentation: keep probability per instrument [default: 0.7; 1 disables;
+    /// demo: off]
     #[arg(long = "stem-iaug-prob", value_name = "P")]
     pub stem_iaug_prob: Option<f64>,
-    /// Cross-dataset stem mixing, max sources (not built yet; 0 disables)
+    /// Cross-dataset stem mixing: most external sources [default: 3; 0 disables; demo: off]
     #[arg(long = "xaug-max-k", value_name = "K")]
     pub xaug_max_k: Option<i64>,
+    /// P(k) decay of cross-dataset mixing [default: 0.3]
     #[arg(long = "xaug-tau", value_name = "X")]
     pub xaug_tau: Option<f64>,
+    /// P(k) shape (1: exponential) [default: 1]
     #[arg(long = "xaug-alpha", value_name = "X")]
     pub xaug_alpha: Option<f64>,
+    /// External sources never bring an instrument the segment has [default: true]
     #[arg(long = "xaug-no-instr-overlap", value_name = "BOOL")]
     pub xaug_no_instr_overlap: Option<String>,
+    /// Without -xnio: drop external drums when the segment has drums [default: true]
     #[arg(long = "xaug-no-drum-overlap", value_name = "BOOL")]
     pub xaug_no_drum_overlap: Option<String>,
+    /// Intra-stem augmentation of the external sources too [default: true]
     #[arg(long = "uhat-intra-stem-augment", value_name = "BOOL")]
     pub uhat_intra_stem_augment: Option<String>,
-    /// Pitch shift range in semitones (not built yet; `0 0` disables)
+    /// Pitch shift range in semitones, targets transposed [default: -2 2; `0 0` disables;
+    /// demo: off]
     #[arg(
         long = "pitch-shift-range",
         num_args = 2,
@@ -289,7 +296,7 @@ pub struct TrainFlags {
     /// bf16-mixed (bf16 autocast on CUDA; float32 on the CPU), 32
     #[arg(long, value_name = "P")]
     pub precision: Option<String>,
-    /// auto (one process); ddp: not built yet
+    /// auto (one process), or ddp (ranks started by `amt launch` or torchrun)
     #[arg(long, value_name = "S")]
     pub strategy: Option<String>,
     #[arg(long = "sync-batchnorm", value_name = "BOOL")]

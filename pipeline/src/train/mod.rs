@@ -10,8 +10,11 @@
 //! rank 0 does all of the above and publishes "ready" in the job's store; the other ranks then
 //! read the run's pinned artifacts (no store lock, no writes) and train their share.
 
+pub mod augment;
+pub mod augmented;
 pub mod data;
 pub mod ddp;
+pub mod dump;
 pub mod flags;
 pub mod infer;
 pub mod log;
@@ -220,6 +223,22 @@ fn train_in_job(ctx: &Context, args: &TrainArgs, dist: Option<&Dist>) -> anyhow:
         }
         (dev, _) => parse_device(dev)?,
     };
+    if let (Some(n), Some(dir)) = (args.dry_run_batches, &args.dump) {
+        if dist.is_some() {
+            anyhow::bail!("--dry-run-batches runs in one process; start it without `amt launch`");
+        }
+        let index = dump::dry_run(ctx, &plan, args.seed, n, dir, ctx.quiet || args.json)?;
+        if args.json {
+            println!("{}", serde_json::to_string_pretty(&index)?);
+        } else if !ctx.quiet {
+            eprintln!(
+                "wrote {} segment(s) of {n} batch(es) to {} (index.json lists them)",
+                index["segments"].as_array().map_or(0, Vec::len),
+                dir.display()
+            );
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
     let leader = dist.is_none_or(|d| d.rank == 0);
     let opts = TrainOptions {
         seed: args.seed,

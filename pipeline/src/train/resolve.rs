@@ -1,6 +1,6 @@
 //! From YourMT3's flags to what amt trains: the model configuration, the data, the optimiser,
-//! the schedule. Every flag is either applied or refused: parts not built yet (other encoders
-//! and decoders, MoE, augmentation, multi-GPU) fail with "not built yet: <flag>".
+//! the schedule, the augmentation. Every flag is either applied or refused: parts not built
+//! yet fail with "not built yet: <flag>".
 
 use amt_model::config::{
     Activation, DecoderType, EncoderType, FfType, LatentPe, LogitScale, ModelConfig,
@@ -12,6 +12,7 @@ use serde::Serialize;
 
 use amt_stages::presets::{Member, Presets};
 
+use super::augment::AugmentPolicy;
 use super::flags::{ModelFlags, TrainFlags, truthy};
 use super::log::LogMode;
 
@@ -61,6 +62,8 @@ pub struct TrainPlan {
     pub eval_vocab: Option<String>,
     /// `-w`: write validation transcriptions as MIDI.
     pub write_outputs: bool,
+    /// Training-time augmentation (`-iaug`, `-xk`, `-amp`, `-ps` and friends).
+    pub augment: AugmentPolicy,
 }
 
 /// What a checkpoint's weights are: the model and its front-end (stored in every checkpoint).
@@ -400,6 +403,7 @@ pub fn resolve_for(
     if t.train_stride == Some(0) {
         return Err(bad("--train-stride", "0", "at least 1 sample"));
     }
+    let augment = augment_policy(t, demo)?;
     Ok(TrainPlan {
         model,
         codec: codec.name().to_string(),
@@ -430,7 +434,50 @@ pub fn resolve_for(
         project: t.project.clone().unwrap_or_else(|| "ymt3".into()),
         eval_vocab: t.eval_program_vocab.clone(),
         write_outputs: t.write_model_output.as_deref().is_some_and(truthy),
+        augment,
     })
+}
+
+/// The augmentation flags: YourMT3's defaults (`config.py`) for its model, everything off for
+/// `--model demo` (which learns the synth demo in minutes from its shards); a flag given
+/// always wins.
+fn augment_policy(t: &TrainFlags, demo: bool) -> Result<AugmentPolicy, String> {
+    let mut p = if demo {
+        AugmentPolicy::off()
+    } else {
+        AugmentPolicy::yourmt3()
+    };
+    if let Some(r) = &t.random_amp_range {
+        p.amp_range = (r[0], r[1]);
+    }
+    if let Some(v) = t.stem_iaug_prob {
+        p.stem_iaug_prob = v;
+    }
+    if let Some(k) = t.xaug_max_k {
+        p.xaug_max_k = usize::try_from(k)
+            .map_err(|_| bad("--xaug-max-k", &k.to_string(), "0 or more sources"))?;
+    }
+    if let Some(v) = t.xaug_tau {
+        p.xaug_tau = v;
+    }
+    if let Some(v) = t.xaug_alpha {
+        p.xaug_alpha = v;
+    }
+    for (v, dst) in [
+        (&t.xaug_no_instr_overlap, &mut p.no_instr_overlap),
+        (&t.xaug_no_drum_overlap, &mut p.no_drum_overlap),
+        (&t.uhat_intra_stem_augment, &mut p.uhat_intra_stem),
+    ] {
+        if let Some(v) = v {
+            *dst = truthy(v);
+        }
+    }
+    if let Some(r) = &t.pitch_shift_range {
+        let to_i32 = |x: i64| i32::try_from(x).unwrap_or(i32::MAX);
+        p.pitch_shift = (to_i32(r[0]), to_i32(r[1]));
+    }
+    p.check()?;
+    Ok(p)
 }
 
 /// The Perceiver-TF's configuration from its flags (spec section 3.2 and 7.2). Where
@@ -760,58 +807,6 @@ fn check_unbuilt(m: &ModelFlags, t: &TrainFlags) -> Result<(), String> {
         && !b.contains("t5-v1_1-small")
     {
         return Err(not_built("--base-name", b, "only t5-v1_1-small sizes"));
-    }
-    // Augmentation: accepted only with the value that disables it.
-    if let Some(r) = &t.random_amp_range
-        && r.iter().any(|&x| (x - 1.0).abs() > 1e-12)
-    {
-        return Err(not_built(
-            "--random-amp-range",
-            &format!("{r:?}"),
-            "stem gain augmentation; `1 1` disables it",
-        ));
-    }
-    if let Some(p) = t.stem_iaug_prob
-        && p < 1.0
-    {
-        return Err(not_built(
-            "--stem-iaug-prob",
-            &p.to_string(),
-            "intra-stem augmentation; 1 disables it",
-        ));
-    }
-    if let Some(k) = t.xaug_max_k
-        && k != 0
-    {
-        return Err(not_built(
-            "--xaug-max-k",
-            &k.to_string(),
-            "cross-dataset stem augmentation; 0 disables it",
-        ));
-    }
-    if let Some(r) = &t.pitch_shift_range
-        && r.iter().any(|&x| x != 0)
-    {
-        return Err(not_built(
-            "--pitch-shift-range",
-            &format!("{r:?}"),
-            "pitch-shift augmentation; `0 0` disables it",
-        ));
-    }
-    let xaug: [(&str, bool); 5] = [
-        ("--xaug-tau", t.xaug_tau.is_some()),
-        ("--xaug-alpha", t.xaug_alpha.is_some()),
-        ("--xaug-no-instr-overlap", t.xaug_no_instr_overlap.is_some()),
-        ("--xaug-no-drum-overlap", t.xaug_no_drum_overlap.is_some()),
-        (
-            "--uhat-intra-stem-augment",
-            t.uhat_intra_stem_augment.is_some(),
-        ),
-    ];
-    for (flag, given) in xaug {
-        if given {
-            return Err(not_built(flag, "", "cross-dataset stem augmentation"));
-        }
     }
     // Distributed training: only strategies that are plain data parallelism.
     if let Some(s) = &t.strategy

@@ -15,6 +15,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
@@ -26,6 +27,7 @@ use amt_model::ymt3::Ymt3;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tch::{Device, nn};
 
+use super::augmented::AugmentedSource;
 use super::data::RunData;
 use super::ddp;
 use super::infer::{Decoding, score_tracks};
@@ -104,6 +106,39 @@ pub fn best_checkpoint(run_dir: &Path) -> Option<(PathBuf, f64)> {
             Some((dir, v))
         })
         .max_by(|a, b| a.1.total_cmp(&b.1))
+}
+
+/// The augmented stream of a plan (its training data read from the stem audio).
+pub fn augmented_source(
+    plan: &TrainPlan,
+    data: &RunData,
+    sampler: Sampler,
+    cfg: StreamConfig,
+) -> anyhow::Result<AugmentedSource> {
+    let task = amt_symbolic::tokenizer::Task::from_name(&plan.task)?;
+    let codec = amt_model::frontend::Codec::parse(&plan.codec)
+        .ok_or_else(|| anyhow::anyhow!("unknown codec `{}`", plan.codec))?;
+    if task.num_channels as i64 != cfg.channels || (task.max_len as i64) < cfg.length {
+        anyhow::bail!(
+            "the model reads {} channel(s) of {} tokens; task `{}` makes {} of {}",
+            cfg.channels,
+            cfg.length,
+            plan.task,
+            task.num_channels,
+            task.max_len
+        );
+    }
+    Ok(AugmentedSource {
+        sampler: Arc::new(sampler),
+        audio: data.audio.clone(),
+        policy: plan.augment.clone(),
+        task,
+        codec,
+        hop: plan.hop_length,
+        n_mels: plan.n_mels,
+        files: ShardReader::new(cfg.open_files),
+        cfg,
+    })
 }
 
 /// Per-step seed: (seed, step) mixed so that consecutive steps are unrelated.
@@ -192,7 +227,17 @@ pub fn train(
         open_files: 1024,
     };
     let sampler = Sampler::new(&data.train, Some("train"), seed).map_err(anyhow::Error::msg)?;
-    let mut stream = Stream::open(sampler, cfg, state.stream_position);
+    let mut stream = if plan.augment.is_active() {
+        let source = augmented_source(plan, data, sampler, cfg)?;
+        Stream::from_source(
+            Arc::new(source),
+            opts.workers.max(1),
+            2 * opts.workers.max(1),
+            state.stream_position,
+        )
+    } else {
+        Stream::open(sampler, cfg, state.stream_position)
+    };
     tch::set_num_threads(opts.threads);
     let reader = ShardReader::new(16);
     let mut log = if leader {
