@@ -432,6 +432,244 @@ pub fn augment(
 mod tests {
     use super::*;
 
+    use crate::train::augmented::encode;
+    use crate::train::infer::notes_from_rows;
+    use amt_symbolic::tokenizer::{SAMPLE_RATE, SEGMENT_SAMPLES, Task};
+
+    fn hz(pitch: u8) -> f64 {
+        440.0 * 2f64.powf((f64::from(pitch) - 69.0) / 12.0)
+    }
+
+    fn sine(freq: f64) -> Vec<f32> {
+        (0..SEGMENT_SAMPLES)
+            .map(|i| (0.3 * (2.0 * std::f64::consts::PI * freq * i as f64 / SAMPLE_RATE).sin()) as f32)
+            .collect()
+    }
+
+    /// Power of `x` at `freq` (Goertzel), normalised by the length.
+    fn power_at(x: &[f32], freq: f64) -> f64 {
+        let w = 2.0 * std::f64::consts::PI * freq / SAMPLE_RATE;
+        let (mut s1, mut s2) = (0.0, 0.0);
+        for &v in x {
+            let s = f64::from(v) + 2.0 * w.cos() * s1 - s2;
+            s2 = s1;
+            s1 = s;
+        }
+        (s1 * s1 + s2 * s2 - 2.0 * w.cos() * s1 * s2) / (x.len() as f64).powi(2)
+    }
+
+    fn note(program: u8, is_drum: bool, pitch: u8, onset: f64) -> Note {
+        Note {
+            is_drum,
+            program: if is_drum { DRUM_PROGRAM } else { program },
+            onset,
+            offset: onset + if is_drum { 0.01 } else { 1.0 },
+            pitch,
+            velocity: 1,
+        }
+    }
+
+    /// A multi-stem segment: each stem a sine at its note's pitch (drums: a sine too).
+    fn stems_source(stems: &[(u8, bool, u8)], start: f64) -> Source {
+        Source {
+            stems: stems
+                .iter()
+                .map(|&(p, d, pitch)| StemAudio {
+                    instrument: Some(instrument(p, d)),
+                    samples: sine(hz(pitch)),
+                })
+                .collect(),
+            has_stems: true,
+            unannotated: false,
+            notes: stems
+                .iter()
+                .map(|&(p, d, pitch)| note(p, d, pitch, start + 0.5))
+                .collect(),
+            window_start: start,
+            label: "test".into(),
+        }
+    }
+
+    /// The (instrument, pitch) of the notes the targets of `notes` decode to.
+    fn decoded(task: &Task, notes: &[Note], t0: f64) -> BTreeSet<(u8, u8)> {
+        let enc = encode(task, notes, t0).unwrap();
+        let rows: Vec<Vec<i64>> = enc
+            .tokens
+            .chunks(task.max_len)
+            .map(|r| r.iter().map(|&t| i64::from(t)).collect())
+            .collect();
+        notes_from_rows(&[rows], &[t0])
+            .iter()
+            .map(|n| (instrument(n.program, n.is_drum), n.pitch))
+            .collect()
+    }
+
+    fn no_aug() -> AugmentPolicy {
+        AugmentPolicy::off()
+    }
+
+    /// Intra-stem dropping: the audio is exactly the kept stems, the targets decode to exactly
+    /// their notes, and the dropped stems' sines are gone from the audio.
+    #[test]
+    fn dropped_stems_leave_audio_and_targets_together() {
+        let stems = [(0u8, false, 60u8), (33, false, 45), (0, true, 36), (40, false, 76)];
+        let policy = AugmentPolicy {
+            stem_iaug_prob: 0.5,
+            ..no_aug()
+        };
+        let task = Task::mt3_full_plus();
+        let mut sizes = BTreeSet::new();
+        for seed in 0..100 {
+            let src = stems_source(&stems, 3.0);
+            let mut rng = Rng::new(seed, 1, 0);
+            let out = augment(src.clone(), &policy, &mut rng, || unreachable!(), |_| true)
+                .unwrap();
+            let kept: BTreeSet<u8> = out.notes.iter().map(|n| instrument(n.program, n.is_drum)).collect();
+            assert!(!kept.is_empty());
+            sizes.insert(kept.len());
+            // The audio is the kept stems' sum (gains 1).
+            let mut want = vec![0f32; SEGMENT_SAMPLES];
+            for s in src.stems.iter().filter(|s| kept.contains(&s.instrument.unwrap())) {
+                for (w, &x) in want.iter_mut().zip(&s.samples) {
+                    *w += x;
+                }
+            }
+            let err = want.iter().zip(&out.audio).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
+            assert!(err < 1e-6, "seed {seed}: audio differs from the kept stems by {err}");
+            // Heard iff kept, by the sines' power.
+            for &(p, d, pitch) in &stems {
+                let power = power_at(&out.audio, hz(pitch));
+                if kept.contains(&instrument(p, d)) {
+                    assert!(power > 1e-3, "seed {seed}: kept pitch {pitch} not heard ({power})");
+                } else {
+                    assert!(power < 1e-5, "seed {seed}: dropped pitch {pitch} heard ({power})");
+                }
+            }
+            let want_targets: BTreeSet<(u8, u8)> = stems
+                .iter()
+                .filter(|&&(p, d, _)| kept.contains(&instrument(p, d)))
+                .map(|&(p, d, pitch)| (instrument(p, d), pitch))
+                .collect();
+            assert_eq!(decoded(&task, &out.notes, out.window_start), want_targets, "seed {seed}");
+        }
+        assert_eq!(sizes, BTreeSet::from([1, 2, 3, 4]), "keep counts seen");
+    }
+
+    /// A segment with an unannotated stem keeps its notes; it keeps the stem with probability
+    /// 1 - P and is then never mixed with other sources.
+    #[test]
+    fn an_unannotated_stem_is_kept_or_dropped_whole() {
+        let mut kept = 0;
+        for seed in 0..200 {
+            let mut src = stems_source(&[(0, false, 60)], 0.0);
+            src.stems.push(StemAudio {
+                instrument: Some(UNANNOTATED_PROGRAM),
+                samples: sine(1000.0),
+            });
+            src.unannotated = true;
+            intra_stem(&mut src, 0.7, &mut Rng::new(seed, 1, 0));
+            assert_eq!(src.notes.len(), 1);
+            let has = src.stems.len() == 2;
+            assert_eq!(has, src.unannotated);
+            kept += usize::from(has);
+            let mut n = 0;
+            let added = cross_stem(&mut src, 3, &AugmentPolicy::yourmt3(), || {
+                n += 1;
+                Ok(stems_source(&[(40, false, 70)], 0.0))
+            }, |_| true)
+            .unwrap();
+            assert_eq!(added > 0, !has, "mixed with an unannotated stem");
+        }
+        // P(keep) = 0.3.
+        assert!((40..80).contains(&kept), "kept {kept} of 200");
+    }
+
+    /// Cross-stem mixing follows YourMT3's overlap rules, merges the externals' notes in the
+    /// item's time base, and stops at the length guard.
+    #[test]
+    fn externals_merge_by_the_overlap_rules() {
+        let policy = AugmentPolicy::yourmt3();
+        let task = Task::mt3_full_plus();
+        let mut base = stems_source(&[(0, false, 60)], 10.0);
+        let externals = vec![
+            // Same instrument, a mix: skipped.
+            Source {
+                has_stems: false,
+                stems: vec![StemAudio { instrument: None, samples: sine(300.0) }],
+                ..stems_source(&[(0, false, 62)], 4.0)
+            },
+            // Piano and bass stems: masked to the bass.
+            stems_source(&[(0, false, 64), (33, false, 40)], 20.0),
+            // Unannotated: skipped.
+            Source {
+                unannotated: true,
+                ..stems_source(&[(48, false, 67)], 0.0)
+            },
+        ];
+        let mut it = externals.into_iter();
+        let added = cross_stem(&mut base, 3, &policy, || Ok(it.next().unwrap()), |_| true).unwrap();
+        assert_eq!(added, 1);
+        assert_eq!(base.stems.len(), 2);
+        assert_eq!(base.instruments(), BTreeSet::from([0, 33]));
+        // The bass note keeps its place in its window (0.5 s in), in the base's time base.
+        let bass = base.notes.iter().find(|n| n.program == 33).unwrap();
+        assert!((bass.onset - 10.5).abs() < 1e-9);
+        assert_eq!(decoded(&task, &base.notes, 10.0), BTreeSet::from([(0, 60), (33, 40)]));
+        // Drum overlap without -xnio: drums dropped from the external.
+        let lax = AugmentPolicy {
+            no_instr_overlap: false,
+            ..AugmentPolicy::yourmt3()
+        };
+        let mut base = stems_source(&[(0, true, 36)], 0.0);
+        let mut ext = Some(stems_source(&[(0, true, 38), (0, false, 60)], 0.0));
+        cross_stem(&mut base, 1, &lax, || Ok(ext.take().unwrap()), |_| true).unwrap();
+        assert_eq!(base.stems.len(), 2);
+        assert_eq!(base.notes.iter().filter(|n| n.is_drum).count(), 1);
+        // The length guard stops adding.
+        let mut base = stems_source(&[(0, false, 60)], 0.0);
+        let mut calls = 0;
+        let added = cross_stem(
+            &mut base,
+            3,
+            &policy,
+            || {
+                calls += 1;
+                Ok(stems_source(&[(40 + calls, false, 70)], 0.0))
+            },
+            |notes| notes.len() <= 2,
+        )
+        .unwrap();
+        assert_eq!((added, calls), (1, 2));
+    }
+
+    /// Pitch shift +2: a 440 Hz tone becomes 493.9 Hz (within 0.5 %), the length stays, the
+    /// targets move by 2 (drums stay), and notes leaving the range are dropped and counted.
+    #[test]
+    fn pitch_shift_moves_audio_and_targets_together() {
+        let policy = AugmentPolicy {
+            pitch_shift: (2, 2),
+            ..no_aug()
+        };
+        let mut src = stems_source(&[(0, false, 69), (0, true, 36)], 1.0);
+        src.stems[1].samples = vec![0.0; SEGMENT_SAMPLES];
+        src.notes.push(note(0, false, 127, 1.2));
+        let out = augment(src, &policy, &mut Rng::new(3, 1, 0), || unreachable!(), |_| true).unwrap();
+        assert_eq!(out.semitones, 2);
+        assert_eq!(out.audio.len(), SEGMENT_SAMPLES);
+        let mid = &out.audio[4000..SEGMENT_SAMPLES - 4000];
+        let best = (0..=1600)
+            .map(|k| 400.0 + k as f64 * 0.1)
+            .max_by(|a, b| power_at(mid, *a).total_cmp(&power_at(mid, *b)))
+            .unwrap();
+        assert!((best / 493.883 - 1.0).abs() < 0.005, "dominant {best} Hz");
+        assert_eq!(out.dropped_notes, 1);
+        let task = Task::mt3_full_plus();
+        assert_eq!(
+            decoded(&task, &out.notes, out.window_start),
+            BTreeSet::from([(0, 71), (DRUM_PROGRAM, 36)])
+        );
+    }
+
     #[test]
     fn k_probabilities_are_yourmt3s() {
         let mut p = AugmentPolicy::yourmt3();

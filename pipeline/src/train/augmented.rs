@@ -315,3 +315,44 @@ impl BatchSource for AugmentedSource {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::train::augment::Rng;
+
+    /// The notes of a window, tokenised, equal the window of the whole track tokenised (as
+    /// the shards stage does it): ties, long notes and drums included.
+    #[test]
+    fn window_notes_tokenise_as_the_whole_track_does() {
+        let mut rng = Rng::new(5, 1, 0);
+        let mut notes = Vec::new();
+        for _ in 0..600 {
+            let onset = (rng.uniform() * 6000.0).round() / 100.0;
+            let is_drum = rng.uniform() < 0.2;
+            let len = if rng.uniform() < 0.1 { 8.0 } else { 0.05 + rng.uniform() };
+            notes.push(Note {
+                is_drum,
+                program: if is_drum { 128 } else { [0u8, 33, 40][rng.below(3)] },
+                onset,
+                offset: if is_drum { onset + 0.01 } else { ((onset + len) * 100.0).round() / 100.0 },
+                pitch: 30 + rng.below(60) as u8,
+                velocity: 1,
+            });
+        }
+        let mut notes = amt_symbolic::trim_overlapping_notes(notes);
+        amt_symbolic::validate_notes(&mut notes);
+        amt_symbolic::sort_notes(&mut notes);
+        let longest = notes.iter().map(|n| n.offset - n.onset).fold(0.0, f64::max);
+        let whole = NoteEventList::from_notes(&notes).unwrap();
+        for task in [Task::mt3_full_plus(), Task::mc13_full_plus_256()] {
+            for k in 0..40 {
+                let t0 = (k * 24_000 + rng.below(16_000)) as f64 / SAMPLE_RATE;
+                let window = notes_in_window(&notes, longest, t0);
+                let got = encode(&task, &window, t0).unwrap();
+                let want = task.encode_segment(&whole, t0).unwrap();
+                assert_eq!(got.tokens, want.tokens, "window at {t0} s");
+            }
+        }
+    }
+}

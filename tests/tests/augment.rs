@@ -1,0 +1,154 @@
+//! Training-time augmentation through `amt train`: the dump of what the model is fed
+//! (deterministic for a seed, listenable, its targets readable), and the YPTF.MoE+Multi (PS)
+//! flags training on the augmented stream and resuming exactly.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::Home;
+use common::tiny::{TINY_MOE_MULTI, json_of, tiny_args, tiny_dataset, tiny_train};
+
+/// YourMT3's augmentation flags (the demo model turns them off by default).
+const AUG: &[&str] = &[
+    "-ps", "-2", "2", "-iaug", "0.7", "-xk", "3", "-amp", "0.8", "1.1",
+];
+
+fn dump(home: &Home, dir: &Path, seed: &str) -> serde_json::Value {
+    let mut extra: Vec<&str> = AUG.to_vec();
+    extra.extend([
+        "--seed",
+        seed,
+        "--dry-run-batches",
+        "3",
+        "--dump",
+        dir.to_str().unwrap(),
+    ]);
+    let args = tiny_args("dry", 1, &extra);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    json_of(&home.run(&refs))
+}
+
+fn files(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out: Vec<(String, Vec<u8>)> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| {
+            let p = e.unwrap().path();
+            (
+                p.file_name().unwrap().to_string_lossy().into_owned(),
+                std::fs::read(&p).unwrap(),
+            )
+        })
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn dry_run_dumps_what_the_model_is_fed_the_same_way_for_a_seed() {
+    let home = Home::new();
+    tiny_dataset(&home);
+    let a = home.path().join("dump-a");
+    let index = dump(&home, &a, "5");
+    let segments = index["segments"].as_array().unwrap();
+    assert_eq!(segments.len(), 6, "3 batches of 2");
+    let mut shifts = std::collections::BTreeSet::new();
+    let mut mixed = 0;
+    for s in segments {
+        let name = s["name"].as_str().unwrap();
+        let st = s["semitones"].as_i64().unwrap();
+        assert!((-2..=2).contains(&st), "{s}");
+        shifts.insert(st);
+        assert!(s["externals"].as_u64().unwrap() <= 3, "{s}");
+        mixed += usize::from(s["externals"].as_u64().unwrap() > 0);
+        assert_eq!(s["truncated_tokens"], 0, "{s}");
+        for g in s["gains"].as_array().unwrap() {
+            let g = g.as_f64().unwrap();
+            assert!((0.8..=1.1).contains(&g), "{s}");
+        }
+        // 16 kHz mono int16 WAV of one segment.
+        let wav = std::fs::read(a.join(format!("{name}.wav"))).unwrap();
+        assert_eq!(wav.len(), 44 + 2 * 32767, "{name}");
+        assert_eq!(&wav[24..28], &16_000u32.to_le_bytes());
+        // Its targets read back as MIDI with the counted notes.
+        let mid = std::fs::read(a.join(format!("{name}.mid"))).unwrap();
+        let notes = amt_symbolic::midi_to_notes(
+            &mid,
+            &amt_symbolic::MidiToNotesConfig::as_written(false),
+        )
+        .unwrap();
+        assert_eq!(
+            notes.notes.len() as u64,
+            s["target_notes"].as_u64().unwrap(),
+            "{name}"
+        );
+        let png = std::fs::read(a.join(format!("{name}.png"))).unwrap();
+        assert_eq!(&png[1..4], b"PNG");
+    }
+    assert!(mixed > 0, "some segment got external stems: {index}");
+    assert!(shifts.len() > 1, "pitch shifts drawn: {shifts:?}");
+
+    // Same seed, same bytes; another seed, other segments.
+    let b = home.path().join("dump-b");
+    dump(&home, &b, "5");
+    assert_eq!(files(&a), files(&b));
+    let c = home.path().join("dump-c");
+    dump(&home, &c, "6");
+    assert_ne!(files(&a), files(&c));
+
+    // A folder with something in it is refused by name, and kept as it was.
+    let args = tiny_args(
+        "dry",
+        1,
+        &["--dry-run-batches", "1", "--dump", a.to_str().unwrap()],
+    );
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = home.run(&refs);
+    assert!(!out.status.success());
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("dump-a") && err.contains("not empty"), "{err}");
+    assert_eq!(files(&a), files(&b));
+    // Nothing was trained.
+    assert!(!home.store().join("runs").join("dry").exists());
+}
+
+/// blake3 of a checkpoint's weights, as its state records them.
+fn weights_hash(ckpt: &Path) -> String {
+    let s: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(ckpt.join("state.json")).unwrap()).unwrap();
+    s["hashes"]["model.safetensors"]
+        .as_str()
+        .unwrap()
+        .to_string()
+}
+
+#[test]
+fn the_moe_multi_ps_flags_train_on_augmented_segments_and_resume_exactly() {
+    let home = Home::new();
+    tiny_dataset(&home);
+    let flags = [TINY_MOE_MULTI, AUG].concat();
+    let straight = json_of(&tiny_train(&home, "ps", 3, &flags));
+    assert_eq!(straight["steps"], 3, "{straight}");
+    assert!(straight["final_loss"].as_f64().unwrap().is_finite());
+    let plan: serde_json::Value = serde_json::from_slice(
+        &std::fs::read(home.store().join("runs/ps/plan.json")).unwrap(),
+    )
+    .unwrap();
+    assert_eq!(plan["augment"]["pitch_shift"], serde_json::json!([-2, 2]));
+    assert_eq!(plan["augment"]["xaug_max_k"], 3);
+
+    let stopped = [flags.clone(), vec!["--stop-after", "1"]].concat();
+    let first = json_of(&tiny_train(&home, "ps-resumed", 3, &stopped));
+    assert_eq!(first["steps"], 1);
+    let rest = json_of(&tiny_train(&home, "ps-resumed", 3, &flags));
+    assert_eq!(rest["resumed_from"], 1);
+    let a = PathBuf::from(straight["checkpoint"].as_str().unwrap());
+    let b = PathBuf::from(rest["checkpoint"].as_str().unwrap());
+    assert_eq!(weights_hash(&a), weights_hash(&b));
+    assert_eq!(rest["final_loss"], straight["final_loss"]);
+
+    // Without augmentation the same flags read the shards: other batches, other weights.
+    let plain = json_of(&tiny_train(&home, "plain", 3, TINY_MOE_MULTI));
+    let c = PathBuf::from(plain["checkpoint"].as_str().unwrap());
+    assert_ne!(weights_hash(&a), weights_hash(&c));
+}
