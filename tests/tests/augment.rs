@@ -72,11 +72,9 @@ fn dry_run_dumps_what_the_model_is_fed_the_same_way_for_a_seed() {
         assert_eq!(&wav[24..28], &16_000u32.to_le_bytes());
         // Its targets read back as MIDI with the counted notes.
         let mid = std::fs::read(a.join(format!("{name}.mid"))).unwrap();
-        let notes = amt_symbolic::midi_to_notes(
-            &mid,
-            &amt_symbolic::MidiToNotesConfig::as_written(false),
-        )
-        .unwrap();
+        let notes =
+            amt_symbolic::midi_to_notes(&mid, &amt_symbolic::MidiToNotesConfig::as_written(false))
+                .unwrap();
         assert_eq!(
             notes.notes.len() as u64,
             s["target_notes"].as_u64().unwrap(),
@@ -130,10 +128,9 @@ fn the_moe_multi_ps_flags_train_on_augmented_segments_and_resume_exactly() {
     let straight = json_of(&tiny_train(&home, "ps", 3, &flags));
     assert_eq!(straight["steps"], 3, "{straight}");
     assert!(straight["final_loss"].as_f64().unwrap().is_finite());
-    let plan: serde_json::Value = serde_json::from_slice(
-        &std::fs::read(home.store().join("runs/ps/plan.json")).unwrap(),
-    )
-    .unwrap();
+    let plan: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(home.store().join("runs/ps/plan.json")).unwrap())
+            .unwrap();
     assert_eq!(plan["augment"]["pitch_shift"], serde_json::json!([-2, 2]));
     assert_eq!(plan["augment"]["xaug_max_k"], 3);
 

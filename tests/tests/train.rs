@@ -228,11 +228,12 @@ fn flags_are_yourmt3s_and_unbuilt_parts_are_refused() {
             &["-enc", "perceiver-tf", "-rt", "lll"][..],
             "not built yet: --rotary-type lll",
         ),
+        // Augmentation is built; values out of range are refused by flag.
         (
-            &["-ps", "-2", "2"][..],
-            "not built yet: --pitch-shift-range",
+            &["-ps", "2", "-2"][..],
+            "--pitch-shift-range 2 -2: semitones",
         ),
-        (&["-xk", "3"][..], "not built yet: --xaug-max-k"),
+        (&["-iaug", "2"][..], "--stem-iaug-prob 2: a probability"),
         (
             &["-st", "deepspeed"][..],
             "not built yet: --strategy deepspeed",
@@ -247,7 +248,7 @@ fn flags_are_yourmt3s_and_unbuilt_parts_are_refused() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains(needle), "{flags:?}: {err}");
     }
-    // The values that disable augmentation are accepted (here: rejected later, for the model).
+    // The values that disable augmentation are accepted.
     let out = home.run(&["model", "info", "-ps", "0", "0", "-xk", "0", "-iaug", "1"]);
     assert!(
         out.status.success(),

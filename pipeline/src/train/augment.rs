@@ -310,7 +310,11 @@ pub fn cross_stem(
             && theirs.contains(&DRUM_PROGRAM)
             && gathered.contains(&DRUM_PROGRAM)
         {
-            let rest: BTreeSet<u8> = theirs.iter().copied().filter(|&i| i != DRUM_PROGRAM).collect();
+            let rest: BTreeSet<u8> = theirs
+                .iter()
+                .copied()
+                .filter(|&i| i != DRUM_PROGRAM)
+                .collect();
             if !ext.has_stems || rest.is_empty() {
                 continue;
             }
@@ -442,7 +446,9 @@ mod tests {
 
     fn sine(freq: f64) -> Vec<f32> {
         (0..SEGMENT_SAMPLES)
-            .map(|i| (0.3 * (2.0 * std::f64::consts::PI * freq * i as f64 / SAMPLE_RATE).sin()) as f32)
+            .map(|i| {
+                (0.3 * (2.0 * std::f64::consts::PI * freq * i as f64 / SAMPLE_RATE).sin()) as f32
+            })
             .collect()
     }
 
@@ -512,7 +518,12 @@ mod tests {
     /// their notes, and the dropped stems' sines are gone from the audio.
     #[test]
     fn dropped_stems_leave_audio_and_targets_together() {
-        let stems = [(0u8, false, 60u8), (33, false, 45), (0, true, 36), (40, false, 76)];
+        let stems = [
+            (0u8, false, 60u8),
+            (33, false, 45),
+            (0, true, 36),
+            (40, false, 76),
+        ];
         let policy = AugmentPolicy {
             stem_iaug_prob: 0.5,
             ..no_aug()
@@ -522,27 +533,47 @@ mod tests {
         for seed in 0..100 {
             let src = stems_source(&stems, 3.0);
             let mut rng = Rng::new(seed, 1, 0);
-            let out = augment(src.clone(), &policy, &mut rng, || unreachable!(), |_| true)
-                .unwrap();
-            let kept: BTreeSet<u8> = out.notes.iter().map(|n| instrument(n.program, n.is_drum)).collect();
+            let out = augment(src.clone(), &policy, &mut rng, || unreachable!(), |_| true).unwrap();
+            let kept: BTreeSet<u8> = out
+                .notes
+                .iter()
+                .map(|n| instrument(n.program, n.is_drum))
+                .collect();
             assert!(!kept.is_empty());
             sizes.insert(kept.len());
             // The audio is the kept stems' sum (gains 1).
             let mut want = vec![0f32; SEGMENT_SAMPLES];
-            for s in src.stems.iter().filter(|s| kept.contains(&s.instrument.unwrap())) {
+            for s in src
+                .stems
+                .iter()
+                .filter(|s| kept.contains(&s.instrument.unwrap()))
+            {
                 for (w, &x) in want.iter_mut().zip(&s.samples) {
                     *w += x;
                 }
             }
-            let err = want.iter().zip(&out.audio).map(|(a, b)| (a - b).abs()).fold(0f32, f32::max);
-            assert!(err < 1e-6, "seed {seed}: audio differs from the kept stems by {err}");
+            let err = want
+                .iter()
+                .zip(&out.audio)
+                .map(|(a, b)| (a - b).abs())
+                .fold(0f32, f32::max);
+            assert!(
+                err < 1e-6,
+                "seed {seed}: audio differs from the kept stems by {err}"
+            );
             // Heard iff kept, by the sines' power.
             for &(p, d, pitch) in &stems {
                 let power = power_at(&out.audio, hz(pitch));
                 if kept.contains(&instrument(p, d)) {
-                    assert!(power > 1e-3, "seed {seed}: kept pitch {pitch} not heard ({power})");
+                    assert!(
+                        power > 1e-3,
+                        "seed {seed}: kept pitch {pitch} not heard ({power})"
+                    );
                 } else {
-                    assert!(power < 1e-5, "seed {seed}: dropped pitch {pitch} heard ({power})");
+                    assert!(
+                        power < 1e-5,
+                        "seed {seed}: dropped pitch {pitch} heard ({power})"
+                    );
                 }
             }
             let want_targets: BTreeSet<(u8, u8)> = stems
@@ -550,7 +581,11 @@ mod tests {
                 .filter(|&&(p, d, _)| kept.contains(&instrument(p, d)))
                 .map(|&(p, d, pitch)| (instrument(p, d), pitch))
                 .collect();
-            assert_eq!(decoded(&task, &out.notes, out.window_start), want_targets, "seed {seed}");
+            assert_eq!(
+                decoded(&task, &out.notes, out.window_start),
+                want_targets,
+                "seed {seed}"
+            );
         }
         assert_eq!(sizes, BTreeSet::from([1, 2, 3, 4]), "keep counts seen");
     }
@@ -573,10 +608,16 @@ mod tests {
             assert_eq!(has, src.unannotated);
             kept += usize::from(has);
             let mut n = 0;
-            let added = cross_stem(&mut src, 3, &AugmentPolicy::yourmt3(), || {
-                n += 1;
-                Ok(stems_source(&[(40, false, 70)], 0.0))
-            }, |_| true)
+            let added = cross_stem(
+                &mut src,
+                3,
+                &AugmentPolicy::yourmt3(),
+                || {
+                    n += 1;
+                    Ok(stems_source(&[(40, false, 70)], 0.0))
+                },
+                |_| true,
+            )
             .unwrap();
             assert_eq!(added > 0, !has, "mixed with an unannotated stem");
         }
@@ -595,7 +636,10 @@ mod tests {
             // Same instrument, a mix: skipped.
             Source {
                 has_stems: false,
-                stems: vec![StemAudio { instrument: None, samples: sine(300.0) }],
+                stems: vec![StemAudio {
+                    instrument: None,
+                    samples: sine(300.0),
+                }],
                 ..stems_source(&[(0, false, 62)], 4.0)
             },
             // Piano and bass stems: masked to the bass.
@@ -614,7 +658,10 @@ mod tests {
         // The bass note keeps its place in its window (0.5 s in), in the base's time base.
         let bass = base.notes.iter().find(|n| n.program == 33).unwrap();
         assert!((bass.onset - 10.5).abs() < 1e-9);
-        assert_eq!(decoded(&task, &base.notes, 10.0), BTreeSet::from([(0, 60), (33, 40)]));
+        assert_eq!(
+            decoded(&task, &base.notes, 10.0),
+            BTreeSet::from([(0, 60), (33, 40)])
+        );
         // Drum overlap without -xnio: drums dropped from the external.
         let lax = AugmentPolicy {
             no_instr_overlap: false,
@@ -653,7 +700,14 @@ mod tests {
         let mut src = stems_source(&[(0, false, 69), (0, true, 36)], 1.0);
         src.stems[1].samples = vec![0.0; SEGMENT_SAMPLES];
         src.notes.push(note(0, false, 127, 1.2));
-        let out = augment(src, &policy, &mut Rng::new(3, 1, 0), || unreachable!(), |_| true).unwrap();
+        let out = augment(
+            src,
+            &policy,
+            &mut Rng::new(3, 1, 0),
+            || unreachable!(),
+            |_| true,
+        )
+        .unwrap();
         assert_eq!(out.semitones, 2);
         assert_eq!(out.audio.len(), SEGMENT_SAMPLES);
         let mid = &out.audio[4000..SEGMENT_SAMPLES - 4000];
@@ -699,6 +753,9 @@ mod tests {
         for _ in 0..5000 {
             counts[(r.int_in(-2, 2) + 2) as usize] += 1;
         }
-        assert!(counts.iter().all(|&c| (800..1200).contains(&c)), "{counts:?}");
+        assert!(
+            counts.iter().all(|&c| (800..1200).contains(&c)),
+            "{counts:?}"
+        );
     }
 }

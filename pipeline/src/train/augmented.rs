@@ -79,10 +79,7 @@ impl DatasetAudio {
             let unannotated = refs.stems.iter().any(|s| s.program == UNANNOTATED_PROGRAM);
             let mut all: Vec<Note> = groups.into_iter().flat_map(|(_, n)| n).collect();
             amt_symbolic::sort_notes(&mut all);
-            let longest = all
-                .iter()
-                .map(|n| n.offset - n.onset)
-                .fold(0.0, f64::max);
+            let longest = all.iter().map(|n| n.offset - n.onset).fold(0.0, f64::max);
             tracks.insert(
                 track,
                 TrackAudio {
@@ -303,7 +300,8 @@ impl BatchSource for AugmentedSource {
                 cfg.length as usize,
             );
         }
-        let tokens = Tensor::from_slice(&tokens).view([items.len() as i64, cfg.channels, cfg.length]);
+        let tokens =
+            Tensor::from_slice(&tokens).view([items.len() as i64, cfg.channels, cfg.length]);
         let rows = items
             .into_iter()
             .map(|it| (it.dataset, it.track, it.start_sample))
@@ -330,12 +328,24 @@ mod tests {
         for _ in 0..600 {
             let onset = (rng.uniform() * 6000.0).round() / 100.0;
             let is_drum = rng.uniform() < 0.2;
-            let len = if rng.uniform() < 0.1 { 8.0 } else { 0.05 + rng.uniform() };
+            let len = if rng.uniform() < 0.1 {
+                8.0
+            } else {
+                0.05 + rng.uniform()
+            };
             notes.push(Note {
                 is_drum,
-                program: if is_drum { 128 } else { [0u8, 33, 40][rng.below(3)] },
+                program: if is_drum {
+                    128
+                } else {
+                    [0u8, 33, 40][rng.below(3)]
+                },
                 onset,
-                offset: if is_drum { onset + 0.01 } else { ((onset + len) * 100.0).round() / 100.0 },
+                offset: if is_drum {
+                    onset + 0.01
+                } else {
+                    ((onset + len) * 100.0).round() / 100.0
+                },
                 pitch: 30 + rng.below(60) as u8,
                 velocity: 1,
             });

@@ -99,8 +99,8 @@ pub fn dry_run(
                     amt_stages::synth::wav_bytes(&scaled),
                 )?;
                 // The targets as the model reads them: the token rows, decoded.
-                let enc = encode(&source.task, &a.notes, a.window_start)
-                    .map_err(anyhow::Error::msg)?;
+                let enc =
+                    encode(&source.task, &a.notes, a.window_start).map_err(anyhow::Error::msg)?;
                 let rows: Vec<Vec<i64>> = enc
                     .tokens
                     .chunks(source.task.max_len)
@@ -147,10 +147,7 @@ pub fn dry_run(
             "task": plan.task,
             "segments": entries,
         });
-        std::fs::write(
-            tmp.join("index.json"),
-            serde_json::to_vec_pretty(&index)?,
-        )?;
+        std::fs::write(tmp.join("index.json"), serde_json::to_vec_pretty(&index)?)?;
         for f in std::fs::read_dir(&tmp)? {
             std::fs::File::open(f?.path())?.sync_all()?;
         }

@@ -858,6 +858,68 @@ mod tests {
         );
         assert_eq!(p.val_interval, 3750);
         assert!(p.bf16);
+        assert_eq!(p.augment, AugmentPolicy::yourmt3());
+    }
+
+    /// Augmentation: YourMT3's defaults, off for the demo model, each flag applied, and the
+    /// values that disable it; out-of-range values refused by flag.
+    #[test]
+    fn augmentation_flags_resolve() {
+        let demo = ModelFlags {
+            model: Some("demo".into()),
+            ..Default::default()
+        };
+        let p = resolve(&demo, &TrainFlags::default(), None).unwrap();
+        assert!(!p.augment.is_active());
+        let t = TrainFlags {
+            pitch_shift_range: Some(vec![-3, 1]),
+            stem_iaug_prob: Some(0.5),
+            xaug_max_k: Some(5),
+            xaug_no_instr_overlap: Some("false".into()),
+            random_amp_range: Some(vec![0.5, 1.5]),
+            ..Default::default()
+        };
+        let p = resolve(&demo, &t, None).unwrap();
+        assert_eq!(p.augment.pitch_shift, (-3, 1));
+        assert_eq!(p.augment.stem_iaug_prob, 0.5);
+        assert_eq!(p.augment.xaug_max_k, 5);
+        assert!(!p.augment.no_instr_overlap && p.augment.no_drum_overlap);
+        assert_eq!(p.augment.amp_range, (0.5, 1.5));
+        let off = TrainFlags {
+            pitch_shift_range: Some(vec![0, 0]),
+            stem_iaug_prob: Some(1.0),
+            xaug_max_k: Some(0),
+            random_amp_range: Some(vec![1.0, 1.0]),
+            ..Default::default()
+        };
+        let p = resolve(&ModelFlags::default(), &off, None).unwrap();
+        assert!(!p.augment.is_active());
+        for (t, flag) in [
+            (
+                TrainFlags {
+                    pitch_shift_range: Some(vec![2, -2]),
+                    ..Default::default()
+                },
+                "--pitch-shift-range",
+            ),
+            (
+                TrainFlags {
+                    stem_iaug_prob: Some(1.5),
+                    ..Default::default()
+                },
+                "--stem-iaug-prob",
+            ),
+            (
+                TrainFlags {
+                    xaug_max_k: Some(-1),
+                    ..Default::default()
+                },
+                "--xaug-max-k",
+            ),
+        ] {
+            let e = resolve(&demo, &t, None).unwrap_err();
+            assert!(e.contains(flag), "{e}");
+        }
     }
 
     #[test]
@@ -871,12 +933,6 @@ mod tests {
             e.starts_with("not built yet: --decoder-position-encoding-type trainable"),
             "{e}"
         );
-        let t = TrainFlags {
-            pitch_shift_range: Some(vec![-2, 2]),
-            ..Default::default()
-        };
-        let e = resolve(&ModelFlags::default(), &t, None).unwrap_err();
-        assert!(e.starts_with("not built yet: --pitch-shift-range"), "{e}");
         let t = TrainFlags {
             pitch_shift_range: Some(vec![0, 0]),
             strategy: Some("deepspeed".into()),
