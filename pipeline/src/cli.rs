@@ -540,6 +540,16 @@ pub enum BenchWhat {
         #[arg(long, default_value_t = 16)]
         segments: usize,
     },
+    /// The augmented stream's CPU work per training item (YourMT3's default augmentation,
+    /// the tokenizer, the melspec front-end): segments per second on one thread, per phase
+    Augment {
+        /// Segments to augment
+        #[arg(long, default_value_t = 48)]
+        segments: usize,
+        /// Stems per segment (up to 8 instruments)
+        #[arg(long, default_value_t = 4)]
+        stems: usize,
+    },
     /// Greedy decoding with and without the KV cache: tokens per second, and that both give
     /// the same tokens
     Decode {

@@ -73,6 +73,9 @@ pub fn bench(
         }) => return allreduce(*params, *bucket_mb, *repeat, args.json),
         Some(BenchWhat::Moe { tokens, repeat }) => return moe(*tokens, *repeat, args.json),
         Some(BenchWhat::PitchShift { segments }) => return pitch_shift(*segments, args.json),
+        Some(BenchWhat::Augment { segments, stems }) => {
+            return augment(*segments, *stems, args.json);
+        }
         Some(BenchWhat::Decode {
             model,
             batch,
@@ -724,6 +727,151 @@ fn pitch_shift(segments: usize, json: bool) -> anyhow::Result<ExitCode> {
         println!(
             "pitch shift: {done} segments of 2.048 s in {secs:.2} s on one thread: {rate:.1} segments/s ({:.0}x real time)",
             rate * 2.048
+        );
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// One training item's CPU work in the augmented stream, per phase, on one thread: YourMT3's
+/// default augmentation (intra-stem, up to 3 externals, gains, pitch shift in -2..2) over
+/// synthetic multi-stem segments held in memory, then the tokenizer and the front-end.
+fn augment(segments: usize, stems: usize, json: bool) -> anyhow::Result<ExitCode> {
+    use crate::train::augment::{AugmentPolicy, Rng, Source, StemAudio, augment, instrument};
+    use crate::train::augmented::encode;
+    use amt_symbolic::Note;
+    use amt_symbolic::tokenizer::{SAMPLE_RATE, SEGMENT_SAMPLES, Task};
+    tch::set_num_threads(1);
+    let task = Task::mt3_full_plus();
+    let programs: [(u8, bool); 8] = [
+        (0, false),
+        (33, false),
+        (0, true),
+        (40, false),
+        (24, false),
+        (56, false),
+        (73, false),
+        (80, false),
+    ];
+    // Segment `i`: `stems` stems, each a tone with 8 notes over the 2.048 s.
+    let source = |i: usize| -> Source {
+        let mut notes = Vec::new();
+        let mut audio = Vec::new();
+        for (s, &(program, is_drum)) in programs.iter().cycle().skip(i % 8).take(stems).enumerate()
+        {
+            let pitch = 40 + ((i * 7 + s * 5) % 40) as u8;
+            let f = 440.0 * 2f64.powf((f64::from(pitch) - 69.0) / 12.0);
+            audio.push(StemAudio {
+                instrument: Some(instrument(program, is_drum)),
+                samples: (0..SEGMENT_SAMPLES)
+                    .map(|t| {
+                        (0.2 * (2.0 * std::f64::consts::PI * f * t as f64 / SAMPLE_RATE).sin())
+                            as f32
+                    })
+                    .collect(),
+            });
+            for k in 0..8 {
+                let onset = k as f64 * 0.25;
+                notes.push(Note {
+                    is_drum,
+                    program: if is_drum { 128 } else { program },
+                    onset,
+                    offset: onset + if is_drum { 0.01 } else { 0.2 },
+                    pitch: pitch + k as u8,
+                    velocity: 1,
+                });
+            }
+        }
+        amt_symbolic::sort_notes(&mut notes);
+        Source {
+            stems: audio,
+            has_stems: true,
+            unannotated: false,
+            notes,
+            window_start: 0.0,
+            label: format!("bench{i}"),
+        }
+    };
+    let pool: Vec<Source> = (0..32).map(source).collect();
+    let n = segments.max(1);
+    let run =
+        |policy: &AugmentPolicy| -> anyhow::Result<(f64, Vec<crate::train::augment::Augmented>)> {
+            let start = Instant::now();
+            let mut out = Vec::with_capacity(n);
+            for i in 0..n {
+                let mut rng = Rng::new(1, 1, i as u64);
+                let mut j = 0;
+                let item = augment(
+                    pool[i % pool.len()].clone(),
+                    policy,
+                    &mut rng,
+                    || {
+                        j += 1;
+                        Ok(pool[(i * 13 + j * 5) % pool.len()].clone())
+                    },
+                    |notes| encode(&task, notes, 0.0).is_ok_and(|e| e.truncated == 0),
+                )
+                .map_err(anyhow::Error::msg)?;
+                out.push(item);
+            }
+            Ok((start.elapsed().as_secs_f64(), out))
+        };
+    let full = AugmentPolicy::yourmt3();
+    let no_shift = AugmentPolicy {
+        pitch_shift: (0, 0),
+        ..full.clone()
+    };
+    let (mix_s, _) = run(&no_shift)?;
+    let (aug_s, items) = run(&full)?;
+    let t = Instant::now();
+    for it in &items {
+        encode(&task, &it.notes, it.window_start).map_err(anyhow::Error::msg)?;
+    }
+    let tok_s = t.elapsed().as_secs_f64();
+    let fe = amt_model::frontend::FrontEnd::new(
+        amt_model::frontend::Codec::Melspec,
+        128,
+        tch::Device::Cpu,
+    );
+    let t = Instant::now();
+    for chunk in items.chunks(12) {
+        let mut wave = Vec::with_capacity(chunk.len() * SEGMENT_SAMPLES);
+        for it in chunk {
+            wave.extend_from_slice(&it.audio);
+        }
+        let x = tch::Tensor::from_slice(&wave).view([chunk.len() as i64, SEGMENT_SAMPLES as i64]);
+        let _ = fe.forward(&x);
+    }
+    let fe_s = t.elapsed().as_secs_f64();
+    let externals: usize = items.iter().map(|i| i.externals).sum();
+    let rate = |s: f64| n as f64 / s;
+    let total = aug_s + tok_s + fe_s;
+    let report = serde_json::json!({
+        "segments": n,
+        "stems_per_segment": stems,
+        "mean_externals": externals as f64 / n as f64,
+        "per_thread_segments_per_second": {
+            "mix_without_pitch_shift": rate(mix_s),
+            "augment_with_pitch_shift": rate(aug_s),
+            "tokenize": rate(tok_s),
+            "frontend_melspec": rate(fe_s),
+            "all": rate(total),
+            "all_but_frontend": rate(aug_s + tok_s),
+        },
+    });
+    if json {
+        println!("{}", serde_json::to_string_pretty(&report)?);
+    } else {
+        println!(
+            "augment: {n} segments of {stems} stems (mean {:.2} externals), one thread, segments/s: \
+             mixing {:.1}, + pitch shift {:.1}, tokenize {:.0}, melspec front-end {:.1}; all {:.1} \
+             ({:.1} with the front-end on the GPU)",
+            externals as f64 / n as f64,
+            rate(mix_s),
+            rate(aug_s),
+            rate(tok_s),
+            rate(fe_s),
+            rate(total),
+            rate(aug_s + tok_s),
         );
     }
     Ok(ExitCode::SUCCESS)
