@@ -191,6 +191,10 @@ pub struct TrainArgs {
     /// Stop after N steps of this process, with a checkpoint (as Ctrl-C does); resume later
     #[arg(long, value_name = "N")]
     pub stop_after: Option<i64>,
+    /// Where augmented segments get their spectrograms: `stream` (the workers, on the CPU),
+    /// `device` (the training device, after the copy) or `auto` (device on CUDA)
+    #[arg(long, default_value = "auto", value_name = "WHERE")]
+    pub frontend_on: String,
     /// Data parallel: gradients are all-reduced in flat buckets of this many MiB
     #[arg(long, default_value_t = 25.0, value_name = "MIB")]
     pub bucket_mb: f64,

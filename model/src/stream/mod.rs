@@ -91,8 +91,11 @@ impl StreamConfig {
 /// A batch as the trainer takes it.
 #[derive(Debug)]
 pub struct Batch {
-    /// (B, frames, bins) float32.
+    /// (B, frames, bins) float32; empty when `audio` is given instead.
     pub spectrogram: Tensor,
+    /// (B, samples) float32 waveforms whose front-end the consumer computes (on its device),
+    /// instead of `spectrogram`.
+    pub audio: Option<Tensor>,
     /// (B, channels, length) int64 token ids.
     pub tokens: Tensor,
     /// (dataset, track, start sample) of each row.
@@ -407,6 +410,7 @@ impl BatchSource for ShardSource {
             .collect();
         Ok(Batch {
             spectrogram,
+            audio: None,
             tokens,
             rows,
         })
@@ -417,6 +421,7 @@ impl BatchSource for ShardSource {
 fn pinned(mut b: Batch) -> Batch {
     if tch::Cuda::is_available() {
         b.spectrogram = b.spectrogram.pin_memory(Device::Cuda(0));
+        b.audio = b.audio.map(|a| a.pin_memory(Device::Cuda(0)));
         b.tokens = b.tokens.pin_memory(Device::Cuda(0));
     }
     b

@@ -143,6 +143,9 @@ pub struct AugmentedSource {
     pub n_mels: i64,
     pub cfg: StreamConfig,
     pub files: ShardReader,
+    /// Whether batches carry spectrograms (computed by the workers) or the audio, for the
+    /// trainer to run the front-end on its device (the GPU's time is cheaper than the CPU's).
+    pub spectrogram_in_stream: bool,
 }
 
 impl AugmentedSource {
@@ -260,17 +263,26 @@ impl AugmentedSource {
         })
     }
 
-    /// The spectrograms (B, frames, bins) of items' audio.
-    pub fn spectrograms(&self, items: &[Item]) -> Tensor {
+    /// The front-end of this stream on `device`.
+    pub fn frontend(&self, device: tch::Device) -> FrontEnd {
+        FrontEnd::with_mels(self.codec, self.hop, self.n_mels, device)
+    }
+
+    /// The items' audio as a (B, samples) waveform batch.
+    pub fn waveforms(items: &[Item]) -> Tensor {
         let mut wave = vec![0f32; items.len() * SEGMENT_SAMPLES];
         for (k, it) in items.iter().enumerate() {
             let a = &it.augmented.audio;
             let n = a.len().min(SEGMENT_SAMPLES);
             wave[k * SEGMENT_SAMPLES..k * SEGMENT_SAMPLES + n].copy_from_slice(&a[..n]);
         }
-        let x = Tensor::from_slice(&wave).view([items.len() as i64, SEGMENT_SAMPLES as i64]);
-        let fe = FrontEnd::with_mels(self.codec, self.hop, self.n_mels, tch::Device::Cpu);
-        fe.forward(&x)
+        Tensor::from_slice(&wave).view([items.len() as i64, SEGMENT_SAMPLES as i64])
+    }
+
+    /// The spectrograms (B, frames, bins) of items' audio, on the CPU.
+    pub fn spectrograms(&self, items: &[Item]) -> Tensor {
+        self.frontend(tch::Device::Cpu)
+            .forward(&Self::waveforms(items))
     }
 }
 
@@ -280,14 +292,22 @@ impl BatchSource for AugmentedSource {
         let items: Vec<Item> = draw_range(k, cfg.batch_size, cfg.rank, cfg.world)
             .map(|i| self.item(i))
             .collect::<Result<_, _>>()?;
-        let spectrogram = self.spectrograms(&items);
-        let want = [items.len() as i64, cfg.frames, cfg.bins];
-        if spectrogram.size() != want {
-            return Err(format!(
-                "the front-end gives spectrograms {:?}; the model takes {want:?}",
-                spectrogram.size()
-            ));
-        }
+        let (spectrogram, audio) = if self.spectrogram_in_stream {
+            let spectrogram = self.spectrograms(&items);
+            let want = [items.len() as i64, cfg.frames, cfg.bins];
+            if spectrogram.size() != want {
+                return Err(format!(
+                    "the front-end gives spectrograms {:?}; the model takes {want:?}",
+                    spectrogram.size()
+                ));
+            }
+            (spectrogram, None)
+        } else {
+            (
+                Tensor::zeros([0], tch::kind::FLOAT_CPU),
+                Some(Self::waveforms(&items)),
+            )
+        };
         let row = (cfg.channels * cfg.length) as usize;
         let mut tokens = vec![0i64; items.len() * row];
         for (b, it) in items.iter().enumerate() {
@@ -308,6 +328,7 @@ impl BatchSource for AugmentedSource {
             .collect();
         Ok(Batch {
             spectrogram,
+            audio,
             tokens,
             rows,
         })

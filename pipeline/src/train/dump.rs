@@ -57,7 +57,7 @@ pub fn dry_run(
         length: plan.model.event_length,
         open_files: 64,
     };
-    let source = augmented_source(plan, &run_data, sampler, cfg.clone())?;
+    let source = augmented_source(plan, &run_data, sampler, cfg.clone(), true)?;
     let parent = dir
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

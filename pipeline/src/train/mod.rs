@@ -250,6 +250,12 @@ fn train_in_job(ctx: &Context, args: &TrainArgs, dist: Option<&Dist>) -> anyhow:
         quiet: ctx.quiet || args.json || !leader,
         stop_after: args.stop_after,
         bucket_bytes: (args.bucket_mb * (1 << 20) as f64).max(1.0) as usize,
+        frontend_on_device: match args.frontend_on.as_str() {
+            "auto" => device.is_cuda(),
+            "device" => true,
+            "stream" => false,
+            other => anyhow::bail!("--frontend-on {other}: expected auto, stream or device"),
+        },
     };
     let (outcome, _, run_dir) = train_ranked(
         ctx,

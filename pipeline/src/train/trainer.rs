@@ -57,6 +57,9 @@ pub struct TrainOptions {
     pub stop_after: Option<i64>,
     /// Gradient bucket size of data-parallel runs.
     pub bucket_bytes: usize,
+    /// The augmented stream hands over audio and the front-end runs on `device` (else the
+    /// stream's workers compute spectrograms on the CPU).
+    pub frontend_on_device: bool,
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -114,6 +117,7 @@ pub fn augmented_source(
     data: &RunData,
     sampler: Sampler,
     cfg: StreamConfig,
+    spectrogram_in_stream: bool,
 ) -> anyhow::Result<AugmentedSource> {
     let task = amt_symbolic::tokenizer::Task::from_name(&plan.task)?;
     let codec = amt_model::frontend::Codec::parse(&plan.codec)
@@ -138,6 +142,7 @@ pub fn augmented_source(
         n_mels: plan.n_mels,
         files: ShardReader::new(cfg.open_files),
         cfg,
+        spectrogram_in_stream,
     })
 }
 
@@ -227,8 +232,12 @@ pub fn train(
         open_files: 1024,
     };
     let sampler = Sampler::new(&data.train, Some("train"), seed).map_err(anyhow::Error::msg)?;
+    let mut frontend = None;
     let mut stream = if plan.augment.is_active() {
-        let source = augmented_source(plan, data, sampler, cfg)?;
+        let source = augmented_source(plan, data, sampler, cfg, !opts.frontend_on_device)?;
+        if opts.frontend_on_device {
+            frontend = Some(source.frontend(opts.device));
+        }
         Stream::from_source(
             Arc::new(source),
             opts.workers.max(1),
@@ -289,7 +298,11 @@ pub fn train(
             plan.schedule_steps,
             plan.final_lr,
         );
-        let spec = batch.spectrogram.to_device(opts.device);
+        let spec = match (&batch.audio, &frontend) {
+            (Some(audio), Some(fe)) => tch::no_grad(|| fe.forward(&audio.to_device(opts.device))),
+            (Some(_), None) => anyhow::bail!("the stream gave audio and no front-end is set"),
+            (None, _) => batch.spectrogram.to_device(opts.device),
+        };
         let labels = model.labels(&batch.tokens).to_device(opts.device);
         // Ranks agree on stopping (any rank's Ctrl-C stops all at the same step) and on the
         // batch's target-token count, which weights each rank's loss.
