@@ -144,6 +144,13 @@ fn the_moe_multi_ps_flags_train_on_augmented_segments_and_resume_exactly() {
     assert_eq!(weights_hash(&a), weights_hash(&b));
     assert_eq!(rest["final_loss"], straight["final_loss"]);
 
+    // The front-end on the training device (what CUDA runs use) computes the same
+    // spectrograms as the stream's workers: the same weights.
+    let on_device = [flags.clone(), vec!["--frontend-on", "device"]].concat();
+    let dev = json_of(&tiny_train(&home, "ps-device", 3, &on_device));
+    let d = PathBuf::from(dev["checkpoint"].as_str().unwrap());
+    assert_eq!(weights_hash(&a), weights_hash(&d));
+
     // Without augmentation the same flags read the shards: other batches, other weights.
     let plain = json_of(&tiny_train(&home, "plain", 3, TINY_MOE_MULTI));
     let c = PathBuf::from(plain["checkpoint"].as_str().unwrap());
