@@ -5,15 +5,13 @@
 //! (path, size, mtime, inode) -> blake3 lets an unchanged 100 GB dataset be re-checked by
 //! `stat` alone.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
 use rayon::prelude::*;
-use serde::{Deserialize, Serialize};
-
-use crate::{Error, Result, atomic, store::hash_file, time};
+use crate::memo::{self, MemoRow};
+use crate::{Error, Result, store::hash_file, time};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileFingerprint {
@@ -70,50 +68,76 @@ pub fn fingerprint_dir(
     let mut entries = Vec::new();
     let mut skipped = Vec::new();
     walk(root, opts, &mut entries, &mut skipped)?;
-    entries.sort_by(|a, b| a.rel.cmp(&b.rel));
+    // Paths are unique: an unstable sort, in parallel, in byte order (the memo's order).
+    entries.par_sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
 
-    let mut memo = Memo::load(memo_dir, root);
-    let todo: Vec<usize> = (0..entries.len())
-        .filter(|&i| memo.lookup(&entries[i]).is_none())
-        .collect();
+    let old = memo::load(memo_dir, root);
+    let mut hashes = memo_hits(&old, &entries);
+    let todo: Vec<usize> = (0..entries.len()).filter(|&i| hashes[i].is_none()).collect();
     let total: u64 = todo.iter().map(|&i| entries[i].size).sum();
     let done = AtomicU64::new(0);
-    let hashed: Vec<(usize, Result<String>)> = todo
+    let hashed: Vec<(usize, Result<[u8; 32]>)> = todo
         .par_iter()
         .map(|&i| {
             if cancel.load(Ordering::Relaxed) {
                 return (i, Err(Error::Interrupted));
             }
-            let r = hash_file(&entries[i].abs).map(|(_, h)| h);
+            let r = hash_file(&entries[i].abs).map(|(_, h)| {
+                *blake3::Hash::from_hex(&h)
+                    .expect("hash_file gives hex")
+                    .as_bytes()
+            });
             let so_far = done.fetch_add(entries[i].size, Ordering::Relaxed) + entries[i].size;
             progress(so_far, total);
             (i, r)
         })
         .collect();
-    let mut hashes: Vec<Option<String>> = entries.iter().map(|e| memo.lookup(e)).collect();
     for (i, r) in hashed {
-        let h = r?;
-        memo.insert(&entries[i], &h);
-        hashes[i] = Some(h);
+        hashes[i] = Some(r?);
     }
-    memo.retain_only(&entries);
-    if memo.dirty {
-        memo.save(memo_dir, root)?;
+    let hashes: Vec<[u8; 32]> = hashes
+        .into_iter()
+        .map(|h| h.expect("every entry is hashed or memoized"))
+        .collect();
+    // The memo to keep: every entry but those modified too recently to trust their mtime.
+    let now_ns = SystemTime::now()
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i128)
+        .unwrap_or(0);
+    let settled = |e: &Entry| now_ns - e.mtime_ns >= RACY_WINDOW.as_nanos() as i128;
+    let unchanged = todo.is_empty()
+        && old.len() == entries.len()
+        && entries.iter().all(|e| settled(e));
+    if !unchanged {
+        let rows: Vec<MemoRow> = entries
+            .iter()
+            .zip(&hashes)
+            .filter(|(e, _)| settled(e))
+            .map(|(e, h)| MemoRow {
+                rel: e.rel.clone(),
+                size: e.size,
+                mtime_ns: e.mtime_ns,
+                inode: e.inode,
+                hash: *h,
+            })
+            .collect();
+        memo::save(memo_dir, root, &rows)?;
     }
 
-    let mut digest = blake3::Hasher::new();
-    digest.update(b"amt-dir-fingerprint-v1\0");
+    // One buffer hashed once (300,000 small updates cost more than the bytes).
+    let mut text = Vec::with_capacity(entries.len() * 100);
+    text.extend_from_slice(b"amt-dir-fingerprint-v1\0");
     let files: Vec<FileFingerprint> = entries
         .into_iter()
         .zip(hashes)
         .map(|(e, h)| {
-            let blake3 = h.expect("every entry is hashed or memoized");
-            digest.update(e.rel.as_bytes());
-            digest.update(&[0]);
-            digest.update(e.size.to_string().as_bytes());
-            digest.update(&[0]);
-            digest.update(blake3.as_bytes());
-            digest.update(b"\n");
+            let blake3 = blake3::Hash::from(h).to_hex().to_string();
+            text.extend_from_slice(e.rel.as_bytes());
+            text.push(0);
+            text.extend_from_slice(e.size.to_string().as_bytes());
+            text.push(0);
+            text.extend_from_slice(blake3.as_bytes());
+            text.push(b'\n');
             FileFingerprint {
                 path: e.rel,
                 size: e.size,
@@ -124,10 +148,33 @@ pub fn fingerprint_dir(
         .collect();
     Ok(DirFingerprint {
         files,
-        digest: digest.finalize().to_hex().to_string(),
+        digest: blake3::hash(&text).to_hex().to_string(),
         hashed_bytes: total,
         skipped,
     })
+}
+
+/// The memoized hash of each entry (both sorted by path) whose size, mtime and inode match.
+fn memo_hits(memo: &[MemoRow], entries: &[Entry]) -> Vec<Option<[u8; 32]>> {
+    let mut out = Vec::with_capacity(entries.len());
+    let mut j = 0;
+    for e in entries {
+        while j < memo.len() && memo[j].rel.as_str() < e.rel.as_str() {
+            j += 1;
+        }
+        out.push(match memo.get(j) {
+            Some(m)
+                if m.rel == e.rel
+                    && m.size == e.size
+                    && m.mtime_ns == e.mtime_ns
+                    && m.inode == e.inode =>
+            {
+                Some(m.hash)
+            }
+            _ => None,
+        });
+    }
+    out
 }
 
 struct Entry {
@@ -291,75 +338,9 @@ fn inode(_: &std::fs::Metadata) -> u64 {
     0
 }
 
-/// (size, mtime, inode) -> blake3 per relative path, one JSON file per folder.
-#[derive(Default, Serialize, Deserialize)]
-struct Memo {
-    root: String,
-    entries: BTreeMap<String, (u64, i128, u64, String)>,
-    #[serde(skip)]
-    dirty: bool,
-}
-
 /// A file modified this recently may change again within the same mtime tick; its hash is
 /// not memoized (the "racy git" problem).
 const RACY_WINDOW: Duration = Duration::from_secs(2);
-
-impl Memo {
-    fn file(memo_dir: &Path, root: &Path) -> PathBuf {
-        let abs = std::path::absolute(root).unwrap_or_else(|_| root.to_owned());
-        let id = blake3::hash(abs.to_string_lossy().as_bytes()).to_hex();
-        memo_dir.join(format!("{}.json", &id[..24]))
-    }
-
-    /// A missing or unreadable memo is an empty one: it only costs time.
-    fn load(memo_dir: &Path, root: &Path) -> Memo {
-        std::fs::read(Self::file(memo_dir, root))
-            .ok()
-            .and_then(|b| serde_json::from_slice(&b).ok())
-            .unwrap_or_default()
-    }
-
-    fn lookup(&self, e: &Entry) -> Option<String> {
-        match self.entries.get(&e.rel) {
-            Some((size, mtime, ino, hash))
-                if *size == e.size && *mtime == e.mtime_ns && *ino == e.inode =>
-            {
-                Some(hash.clone())
-            }
-            _ => None,
-        }
-    }
-
-    fn insert(&mut self, e: &Entry, hash: &str) {
-        let now_ns = SystemTime::now()
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map(|d| d.as_nanos() as i128)
-            .unwrap_or(0);
-        if now_ns - e.mtime_ns < RACY_WINDOW.as_nanos() as i128 {
-            self.entries.remove(&e.rel);
-        } else {
-            self.entries.insert(
-                e.rel.clone(),
-                (e.size, e.mtime_ns, e.inode, hash.to_string()),
-            );
-        }
-        self.dirty = true;
-    }
-
-    fn retain_only(&mut self, entries: &[Entry]) {
-        let before = self.entries.len();
-        let live: std::collections::BTreeSet<&str> =
-            entries.iter().map(|e| e.rel.as_str()).collect();
-        self.entries.retain(|k, _| live.contains(k.as_str()));
-        self.dirty |= before != self.entries.len();
-    }
-
-    fn save(&mut self, memo_dir: &Path, root: &Path) -> Result<()> {
-        self.root = root.display().to_string();
-        let json = serde_json::to_vec(self).expect("memo serializes");
-        atomic::write_file(&Self::file(memo_dir, root), &json)
-    }
-}
 
 #[cfg(test)]
 mod tests {
@@ -411,6 +392,13 @@ mod tests {
             blake3::hash(b"hello").to_hex().as_str()
         );
         assert_eq!(first.hashed_bytes, 11);
+        // The digest's formula is part of every extract key: it must not drift.
+        let mut text = b"amt-dir-fingerprint-v1\0".to_vec();
+        for (path, bytes) in [("a.txt", &b"hello"[..]), ("sub/b.txt", b"world!")] {
+            let line = format!("{path}\0{}\0{}\n", bytes.len(), blake3::hash(bytes).to_hex());
+            text.extend_from_slice(line.as_bytes());
+        }
+        assert_eq!(first.digest, blake3::hash(&text).to_hex().as_str());
 
         let second = fp(data.path(), memo.path());
         assert_eq!(second.digest, first.digest);

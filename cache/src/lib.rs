@@ -22,6 +22,7 @@ pub mod fingerprint;
 pub mod key;
 pub mod lock;
 pub mod manifest;
+mod memo;
 pub mod parts;
 pub mod pins;
 pub mod slot;
