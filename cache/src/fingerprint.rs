@@ -9,9 +9,9 @@ use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use rayon::prelude::*;
 use crate::memo::{self, MemoRow};
 use crate::{Error, Result, store::hash_file, time};
+use rayon::prelude::*;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct FileFingerprint {
@@ -73,7 +73,9 @@ pub fn fingerprint_dir(
 
     let old = memo::load(memo_dir, root);
     let mut hashes = memo_hits(&old, &entries);
-    let todo: Vec<usize> = (0..entries.len()).filter(|&i| hashes[i].is_none()).collect();
+    let todo: Vec<usize> = (0..entries.len())
+        .filter(|&i| hashes[i].is_none())
+        .collect();
     let total: u64 = todo.iter().map(|&i| entries[i].size).sum();
     let done = AtomicU64::new(0);
     let hashed: Vec<(usize, Result<[u8; 32]>)> = todo
@@ -82,7 +84,7 @@ pub fn fingerprint_dir(
             if cancel.load(Ordering::Relaxed) {
                 return (i, Err(Error::Interrupted));
             }
-            let r = hash_file(&entries[i].abs).map(|(_, h)| {
+            let r = hash_file(&root.join(&entries[i].rel)).map(|(_, h)| {
                 *blake3::Hash::from_hex(&h)
                     .expect("hash_file gives hex")
                     .as_bytes()
@@ -105,9 +107,7 @@ pub fn fingerprint_dir(
         .map(|d| d.as_nanos() as i128)
         .unwrap_or(0);
     let settled = |e: &Entry| now_ns - e.mtime_ns >= RACY_WINDOW.as_nanos() as i128;
-    let unchanged = todo.is_empty()
-        && old.len() == entries.len()
-        && entries.iter().all(|e| settled(e));
+    let unchanged = todo.is_empty() && old.len() == entries.len() && entries.iter().all(&settled);
     if !unchanged {
         let rows: Vec<MemoRow> = entries
             .iter()
@@ -178,8 +178,8 @@ fn memo_hits(memo: &[MemoRow], entries: &[Entry]) -> Vec<Option<[u8; 32]>> {
 }
 
 struct Entry {
+    /// Relative to the root, `/`-separated.
     rel: String,
-    abs: PathBuf,
     size: u64,
     mtime_us: i64,
     mtime_ns: i128,
@@ -213,11 +213,12 @@ fn walk(
     out: &mut Vec<Entry>,
     skipped: &mut Vec<Skipped>,
 ) -> Result<()> {
-    let mut level = vec![root.to_owned()];
+    // (absolute path, path relative to the root) of each folder of the level.
+    let mut level = vec![(root.to_owned(), String::new())];
     while !level.is_empty() {
         let listed: Vec<Result<Listing>> = level
             .par_iter()
-            .map(|dir| list_dir(root, dir, opts))
+            .map(|(dir, rel)| list_dir(root, dir, rel, opts))
             .collect();
         let mut next = Vec::new();
         for l in listed {
@@ -236,39 +237,38 @@ fn walk(
 #[derive(Default)]
 struct Listing {
     files: Vec<Entry>,
-    dirs: Vec<PathBuf>,
+    dirs: Vec<(PathBuf, String)>,
     skipped: Vec<Skipped>,
 }
 
-fn list_dir(root: &Path, dir: &Path, opts: Options) -> Result<Listing> {
-    let rel_of = |p: &Path| p.strip_prefix(root).unwrap_or(p).to_owned();
-    let io_err = |p: &Path, e: std::io::Error| -> crate::Error {
+/// Lists `dir` (`rel_dir` relative to `root`, `/`-separated; empty for the root itself).
+fn list_dir(root: &Path, dir: &Path, rel_dir: &str, opts: Options) -> Result<Listing> {
+    let rel_join = |name: &str| {
+        if rel_dir.is_empty() {
+            name.to_string()
+        } else {
+            format!("{rel_dir}/{name}")
+        }
+    };
+    let io_err = |rel: &str, e: std::io::Error| -> crate::Error {
         std::io::Error::new(
             e.kind(),
             format!(
                 "cannot read `{}` in `{}`: {e}",
-                short_path(&rel_of(p)),
+                short_path(Path::new(rel)),
                 root.display()
             ),
         )
         .into()
     };
     let mut out = Listing::default();
-    let entries = std::fs::read_dir(dir).map_err(|e| io_err(dir, e))?;
+    let entries = std::fs::read_dir(dir).map_err(|e| io_err(rel_dir, e))?;
     for e in entries {
-        let e = e.map_err(|e| io_err(dir, e))?;
-        let path = e.path();
-        let lossy = || {
-            rel_of(&path)
-                .components()
-                .map(|c| c.as_os_str().to_string_lossy())
-                .collect::<Vec<_>>()
-                .join("/")
-        };
-        let name = e.file_name();
-        let Some(name) = name.to_str() else {
+        let e = e.map_err(|e| io_err(rel_dir, e))?;
+        let os_name = e.file_name();
+        let Some(name) = os_name.to_str() else {
             out.skipped.push(Skipped {
-                path: lossy(),
+                path: rel_join(&os_name.to_string_lossy()),
                 reason: "its name is not UTF-8",
             });
             continue;
@@ -276,40 +276,40 @@ fn list_dir(root: &Path, dir: &Path, opts: Options) -> Result<Listing> {
         if !opts.include_hidden && name.starts_with('.') {
             continue;
         }
+        let rel = rel_join(name);
         // The entry's type comes with the listing: folders need no `stat`.
-        let ft = e.file_type().map_err(|e| io_err(&path, e))?;
+        let ft = e.file_type().map_err(|e| io_err(&rel, e))?;
         if ft.is_dir() {
-            out.dirs.push(path);
+            out.dirs.push((e.path(), rel));
             continue;
         }
         // Symlinks to files are read through; symlinked folders are not walked (cycles).
         let meta = if ft.is_symlink() {
-            match std::fs::metadata(&path) {
+            match std::fs::metadata(e.path()) {
                 Ok(m) if m.is_file() => m,
                 Ok(_) => {
                     out.skipped.push(Skipped {
-                        path: lossy(),
+                        path: rel,
                         reason: "a symbolic link to a folder (not followed)",
                     });
                     continue;
                 }
                 Err(_) => {
                     out.skipped.push(Skipped {
-                        path: lossy(),
+                        path: rel,
                         reason: "a dangling symbolic link",
                     });
                     continue;
                 }
             }
         } else {
-            e.metadata().map_err(|e| io_err(&path, e))?
+            // A `statx` relative to the open folder: no path walk from the root.
+            e.metadata().map_err(|e| io_err(&rel, e))?
         };
         if meta.is_file() {
-            let rel = lossy();
             let mtime = meta.modified().unwrap_or(SystemTime::UNIX_EPOCH);
             out.files.push(Entry {
                 rel,
-                abs: path,
                 size: meta.len(),
                 mtime_us: time::unix_micros(mtime),
                 mtime_ns: mtime
@@ -320,7 +320,7 @@ fn list_dir(root: &Path, dir: &Path, opts: Options) -> Result<Listing> {
             });
         } else {
             out.skipped.push(Skipped {
-                path: lossy(),
+                path: rel,
                 reason: "not a regular file",
             });
         }
@@ -395,7 +395,11 @@ mod tests {
         // The digest's formula is part of every extract key: it must not drift.
         let mut text = b"amt-dir-fingerprint-v1\0".to_vec();
         for (path, bytes) in [("a.txt", &b"hello"[..]), ("sub/b.txt", b"world!")] {
-            let line = format!("{path}\0{}\0{}\n", bytes.len(), blake3::hash(bytes).to_hex());
+            let line = format!(
+                "{path}\0{}\0{}\n",
+                bytes.len(),
+                blake3::hash(bytes).to_hex()
+            );
             text.extend_from_slice(line.as_bytes());
         }
         assert_eq!(first.digest, blake3::hash(&text).to_hex().as_str());

@@ -91,9 +91,7 @@ fn decode(bytes: &[u8]) -> Option<Vec<MemoRow>> {
         });
     }
     // Sorted and unique, or not ours.
-    rows.windows(2)
-        .all(|w| w[0].rel < w[1].rel)
-        .then_some(rows)
+    rows.windows(2).all(|w| w[0].rel < w[1].rel).then_some(rows)
 }
 
 /// The JSON memo of earlier versions: `{root, entries: {path: [size, mtime, inode, hex]}}`.
