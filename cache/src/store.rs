@@ -119,15 +119,21 @@ impl Store {
     pub fn open(root: &Path) -> Result<Store> {
         let marker = root.join(MARKER);
         if !marker.is_file() {
+            // Empty, or holding only the marker's temporary file of another process creating
+            // this store at the same moment (it writes the marker before any folder).
+            let temp_prefix = format!(".{MARKER}.");
             let empty = match fs_err::read_dir(root) {
-                Ok(mut entries) => entries.next().is_none(),
+                Ok(entries) => entries
+                    .filter_map(|e| e.ok())
+                    .all(|e| e.file_name().to_string_lossy().starts_with(&temp_prefix)),
                 Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
                 Err(e) => return Err(e.into()),
             };
             let legacy = root.join("lock").is_file()
                 && root.join("artifacts").is_dir()
                 && root.join("refs").is_dir();
-            if !empty && !legacy {
+            // (The other process may have published the marker since we looked.)
+            if !empty && !legacy && !marker.is_file() {
                 return Err(Error::NotAStore {
                     path: root.to_owned(),
                     marker: MARKER,
@@ -879,6 +885,20 @@ mod tests {
     #[test]
     fn a_foreign_folder_is_refused_and_links_are_never_followed() {
         let dir = tempfile::tempdir().unwrap();
+        // Stores created by several processes at once all open (none sees another's
+        // half-made store as a foreign folder).
+        for round in 0..20 {
+            let root = dir.path().join(format!("race{round}"));
+            let handles: Vec<_> = (0..4)
+                .map(|_| {
+                    let root = root.clone();
+                    std::thread::spawn(move || Store::open(&root).map(|_| ()))
+                })
+                .collect();
+            for h in handles {
+                h.join().unwrap().unwrap();
+            }
+        }
         // A user's folder with a `tmp/` of their own: not a store, refused, nothing deleted.
         let v = dir.path().join("v");
         std::fs::create_dir_all(v.join("tmp/project")).unwrap();

@@ -216,7 +216,7 @@ fn a_killed_rank_is_named_and_the_other_stops() {
 /// Without Gloo in the build, or with bad variables, `amt train` says what is wrong.
 /// The tiny YPTF.MoE+Multi trains under data parallelism (2 ranks, each routing its own
 /// batch; that an expert idle on one rank still all-reduces a zero gradient is tested in
-/// `ffn.rs`) to finite weights.
+/// `ffn.rs`) to finite weights, on augmented segments.
 #[test]
 fn two_ranks_train_the_moe_model() {
     let home = Home::new();
@@ -229,6 +229,8 @@ fn two_ranks_train_the_moe_model() {
         &[
             &["-vit", "1000", "--val-max-num-files", "1"][..],
             TINY_MOE_MULTI,
+            // YourMT3's augmentation: each rank builds its rows from the pinned stem audio.
+            &["-ps", "-2", "2", "-iaug", "0.7", "-xk", "3"],
         ]
         .concat(),
     ));

@@ -68,7 +68,12 @@ fn finished_parts(store: &Path) -> usize {
         };
         for e in rd {
             let p = e.unwrap().path();
-            if p.is_dir() {
+            // A part is built in a hidden temporary folder and renamed when whole: one killed
+            // between writing its record and the rename is not finished.
+            let hidden = p
+                .file_name()
+                .is_some_and(|n| n.to_string_lossy().starts_with('.'));
+            if p.is_dir() && !hidden {
                 stack.push(p);
             } else if p.file_name().is_some_and(|n| n == "part.json") {
                 n += 1;
