@@ -104,6 +104,14 @@ fn check_same_plan(run: &Run, plan: &TrainPlan) -> anyhow::Result<()> {
                     .collect::<serde_json::Map<_, _>>()
             )
         };
+        // Augmentation may change between sessions (a curriculum), but the batches then
+        // differ from a straight run's: say so.
+        if before.get("augment").is_some_and(|b| Some(b) != now.get("augment")) {
+            tracing::warn!(
+                "run `{}`: its augmentation flags changed since it started; it continues with the new ones",
+                run.id
+            );
+        }
         let changes = crate::config::diff(&pick(&before), &pick(&now));
         if !changes.is_empty() {
             return Err(with_hint(
