@@ -128,33 +128,17 @@ pub fn build(ctx: &Context, plan: &TrainPlan, quiet: bool) -> anyhow::Result<Vec
 }
 
 /// Reads the built shards of `datasets` (with the plan's variant) and their notes: the
-/// current artifacts.
+/// current artifacts; with `with_audio`, also each member's stem audio index, which the
+/// augmented stream reads (the plan's augmentation needs it; `--dry-run-batches` always does).
 pub fn load(
     store: &Store,
     plan: &TrainPlan,
     datasets: &[DatasetSpec],
     val_max_files: usize,
+    with_audio: bool,
 ) -> anyhow::Result<RunData> {
     let names: Vec<String> = datasets.iter().map(|d| d.name.clone()).collect();
-    load_with(
-        plan,
-        &names,
-        val_max_files,
-        plan.augment.is_active(),
-        |stage, slot| Ok(store.current_of(stage, slot)?),
-    )
-}
-
-/// [`load`], with the stem audio the augmented stream reads whether or not the plan augments
-/// (`--dry-run-batches` listens to unaugmented segments too).
-pub fn load_with_audio(
-    store: &Store,
-    plan: &TrainPlan,
-    datasets: &[DatasetSpec],
-    val_max_files: usize,
-) -> anyhow::Result<RunData> {
-    let names: Vec<String> = datasets.iter().map(|d| d.name.clone()).collect();
-    load_with(plan, &names, val_max_files, true, |stage, slot| {
+    load_with(plan, &names, val_max_files, with_audio, |stage, slot| {
         Ok(store.current_of(stage, slot)?)
     })
 }

@@ -42,7 +42,7 @@ pub fn dry_run(
     }
     let datasets = data::build(ctx, plan, quiet)?;
     let store = ctx.open_store()?;
-    let run_data = data::load_with_audio(&store, plan, &datasets, 0)?;
+    let run_data = data::load(&store, plan, &datasets, 0, true)?;
     let sampler = Sampler::new(&run_data.train, Some("train"), seed).map_err(anyhow::Error::msg)?;
     let cfg = StreamConfig {
         seed,

@@ -106,7 +106,10 @@ fn check_same_plan(run: &Run, plan: &TrainPlan) -> anyhow::Result<()> {
         };
         // Augmentation may change between sessions (a curriculum), but the batches then
         // differ from a straight run's: say so.
-        if before.get("augment").is_some_and(|b| Some(b) != now.get("augment")) {
+        if before
+            .get("augment")
+            .is_some_and(|b| Some(b) != now.get("augment"))
+        {
             tracing::warn!(
                 "run `{}`: its augmentation flags changed since it started; it continues with the new ones",
                 run.id
@@ -173,7 +176,13 @@ fn train_ranked(
         )
     })?;
     check_same_plan(&run, plan)?;
-    let mut data = data::load(&store, plan, &datasets, val_max_files)?;
+    let mut data = data::load(
+        &store,
+        plan,
+        &datasets,
+        val_max_files,
+        plan.augment.is_active(),
+    )?;
     data::publish_preset(&store, plan, &mut data)?;
     if let Some(before) = run.pins()? {
         for change in Run::changes(&before, &data.pins) {
