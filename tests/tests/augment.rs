@@ -108,6 +108,25 @@ fn dry_run_dumps_what_the_model_is_fed_the_same_way_for_a_seed() {
     assert_eq!(files(&a), files(&b));
     // Nothing was trained.
     assert!(!home.store().join("runs").join("dry").exists());
+    // A folder given to -d is named, with the dataset name to use instead (never a panic).
+    let folder = home.path().join("tiny-synth-demo");
+    let args = tiny_args(
+        "dry",
+        1,
+        &[
+            "-d",
+            folder.to_str().unwrap(),
+            "--dry-run-batches",
+            "1",
+            "--dump",
+            home.path().join("dump-d").to_str().unwrap(),
+        ],
+    );
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    let out = home.run(&refs);
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("is dataset `tiny-synth-demo`"), "{err}");
 }
 
 /// blake3 of a checkpoint's weights, as its state records them.

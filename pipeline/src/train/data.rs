@@ -74,7 +74,25 @@ fn dataset_names(plan: &TrainPlan) -> Vec<String> {
 /// Builds (or finds fresh) every dataset of the plan up to `shards` with the plan's shards
 /// configuration; fails naming the datasets whose stages failed.
 pub fn build(ctx: &Context, plan: &TrainPlan, quiet: bool) -> anyhow::Result<Vec<DatasetSpec>> {
-    let datasets = crate::commands::resolve_datasets(ctx, &dataset_names(plan))?;
+    let given = dataset_names(plan);
+    let datasets = crate::commands::resolve_datasets(ctx, &given)?;
+    // A folder given to -d is registered under its folder's name by the resolution above;
+    // the run must name it that way (its slots, pins and plan use dataset names).
+    let renamed: Vec<String> = given
+        .iter()
+        .zip(&datasets)
+        .filter(|(g, d)| **g != d.name)
+        .map(|(g, d)| format!("`{g}` is dataset `{}`", d.name))
+        .collect();
+    if !renamed.is_empty() {
+        return Err(with_hint(
+            anyhow::anyhow!(
+                "-d takes dataset names, not folders: {}",
+                renamed.join(", ")
+            ),
+            "the folders are registered now: train with -d and their names",
+        ));
+    }
     let mut config = ctx.config.clone();
     let table = toml::Table::try_from(shards_config(plan)).expect("a shards config is a table");
     config
@@ -231,7 +249,9 @@ fn load_with(
         );
     }
     for m in &plan.members {
-        let d = &loaded[&m.dataset];
+        let d = loaded
+            .get(&m.dataset)
+            .with_context(|| format!("dataset `{}` of `{}` was not loaded", m.dataset, m.preset))?;
         // Whether a segment's track is in list `l`: the official split is in the segment,
         // named lists are joined here.
         let in_list = |s: &SegmentInfo, l: &str| {
