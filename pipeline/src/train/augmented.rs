@@ -70,14 +70,15 @@ impl DatasetAudio {
     ) -> DatasetAudio {
         let mut tracks = BTreeMap::new();
         for (track, refs) in refs {
-            let groups = notes.get(&track).cloned().unwrap_or_default();
+            let groups: &[(Option<String>, Vec<Note>)] =
+                notes.get(&track).map_or(&[], Vec::as_slice);
             let use_stems = !refs.stems.is_empty()
                 && groups.iter().all(|(stem, _)| {
                     stem.as_ref()
                         .is_some_and(|s| refs.stems.iter().any(|r| &r.stem_id == s))
                 });
             let unannotated = refs.stems.iter().any(|s| s.program == UNANNOTATED_PROGRAM);
-            let mut all: Vec<Note> = groups.into_iter().flat_map(|(_, n)| n).collect();
+            let mut all: Vec<Note> = groups.iter().flat_map(|(_, n)| n.iter().copied()).collect();
             amt_symbolic::sort_notes(&mut all);
             let longest = all.iter().map(|n| n.offset - n.onset).fold(0.0, f64::max);
             tracks.insert(
