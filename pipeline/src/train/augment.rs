@@ -662,6 +662,21 @@ mod tests {
             decoded(&task, &base.notes, 10.0),
             BTreeSet::from([(0, 60), (33, 40)])
         );
+        // The audio holds exactly the kept stems: the base's piano and the external's bass;
+        // not the external's piano (masked), the skipped mix or the unannotated source.
+        let (audio, gains) = mix(&base, (1.0, 1.0), SEGMENT_SAMPLES, &mut Rng::new(1, 1, 1));
+        assert_eq!(gains.len(), 2);
+        for (freq, heard) in [
+            (hz(60), true),
+            (hz(40), true),
+            (hz(64), false),
+            (300.0, false),
+            (hz(67), false),
+        ] {
+            let p = power_at(&audio, freq);
+            assert_eq!(p > 1e-3, heard, "{freq} Hz: power {p}");
+            assert!(heard || p < 1e-5, "{freq} Hz: power {p}");
+        }
         // Drum overlap without -xnio: drums dropped from the external.
         let lax = AugmentPolicy {
             no_instr_overlap: false,
