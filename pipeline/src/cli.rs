@@ -485,6 +485,11 @@ pub enum BenchWhat {
         /// Worker threads
         #[arg(long, default_value_t = 2)]
         workers: usize,
+        /// The augmented stream instead (YourMT3's default augmentation over generated 4-stem
+        /// tracks in stem-audio files): with the front-end in the workers, then handing audio
+        /// over for the device's front-end
+        #[arg(long)]
+        augment: bool,
     },
     /// Training steps on the CPU (or --device): teacher-forced forward, backward, clipping and
     /// an optimiser step on random inputs with half-padded targets; seconds per step and peak

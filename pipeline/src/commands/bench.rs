@@ -51,7 +51,14 @@ pub fn bench(
             batch,
             batches,
             workers,
+            augment: false,
         }) => return stream(*batch, *batches, *workers, args.json),
+        Some(BenchWhat::Stream {
+            batch,
+            batches,
+            workers,
+            augment: true,
+        }) => return augmented_stream(*batch, *batches, *workers, args.json),
         Some(BenchWhat::Train {
             model,
             batch,
@@ -729,6 +736,157 @@ fn pitch_shift(segments: usize, json: bool) -> anyhow::Result<ExitCode> {
             rate * 2.048
         );
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The augmented stream end to end: 8 generated tracks of 4 stems x 20 s (tones, a note every
+/// 0.25 s per stem) in stem-audio files as the `stem` stage writes them, YourMT3's default
+/// augmentation, `workers` threads; ready batches per second, with the melspec front-end in
+/// the workers and with the audio handed over instead (the device's front-end).
+fn augmented_stream(
+    batch: usize,
+    batches: usize,
+    workers: usize,
+    json: bool,
+) -> anyhow::Result<ExitCode> {
+    use crate::train::augment::AugmentPolicy;
+    use crate::train::augmented::{AugmentedSource, DatasetAudio};
+    use amt_model::stream::{
+        DatasetSegments, Sampler, SegmentInfo, ShardReader, Stream, StreamConfig,
+    };
+    use amt_stages::audio::pcm::{PcmWriter, to_i16};
+    use amt_stages::shards::{MixRef, StemRef, TrackAudioRefs};
+    use amt_symbolic::Note;
+    use std::collections::BTreeMap;
+    use std::sync::Arc;
+    let dir = tempfile::tempdir()?;
+    let len = 20 * 16_000usize;
+    let programs: [(u8, bool); 4] = [(0, false), (33, false), (128, true), (40, false)];
+    let mut refs = BTreeMap::new();
+    let mut notes = BTreeMap::new();
+    let mut segments = Vec::new();
+    for t in 0..8 {
+        let track = format!("T{t}");
+        let file = format!("{track}.arrow");
+        let mut w = PcmWriter::new(fs_err::File::create(dir.path().join(&file))?)?;
+        let mut stems = Vec::new();
+        let mut groups = Vec::new();
+        for (s, &(program, is_drum)) in programs.iter().enumerate() {
+            let pitch = 40 + (t * 5 + s * 7) as u8 % 40;
+            let f = 440.0 * 2f64.powf((f64::from(pitch) - 69.0) / 12.0);
+            let samples: Vec<i16> = (0..len)
+                .map(|i| {
+                    to_i16((0.2 * (std::f64::consts::TAU * f * i as f64 / 16_000.0).sin()) as f32)
+                })
+                .collect();
+            let b = w.push(samples)?;
+            let id = format!("S{s}");
+            stems.push(StemRef {
+                stem_id: id.clone(),
+                program,
+                is_drum,
+                file: file.clone(),
+                batch: b as u32,
+                n_samples: len as u64,
+            });
+            let stem_notes: Vec<Note> = (0..80)
+                .map(|k| {
+                    let onset = k as f64 * 0.25;
+                    Note {
+                        is_drum,
+                        program,
+                        onset,
+                        offset: onset + if is_drum { 0.01 } else { 0.2 },
+                        pitch,
+                        velocity: 1,
+                    }
+                })
+                .collect();
+            groups.push((Some(id), stem_notes));
+        }
+        w.finish()?;
+        refs.insert(
+            track.clone(),
+            TrackAudioRefs {
+                stems,
+                mixes: vec![MixRef {
+                    name: "mix".into(),
+                    file: file.clone(),
+                    batch: 0,
+                    n_samples: len as u64,
+                }],
+            },
+        );
+        notes.insert(track.clone(), groups);
+        segments.push(SegmentInfo {
+            track_id: track,
+            mix: "mix".into(),
+            split: "train".into(),
+            shard: dir.path().join(&file),
+            row: 0,
+            start_sample: 0,
+        });
+    }
+    let audio = Arc::new(DatasetAudio::new(dir.path().to_owned(), refs, &notes));
+    let ds = [DatasetSegments {
+        dataset: "bench".into(),
+        weight: 1.0,
+        segments,
+    }];
+    let task = amt_symbolic::tokenizer::Task::mt3_full_plus();
+    let mut report = serde_json::json!({"batch": batch, "batches": batches, "workers": workers});
+    let mut lines = vec![format!(
+        "augmented stream, {workers} workers, batches of {batch}, YourMT3's default augmentation:"
+    )];
+    for in_stream in [true, false] {
+        let cfg = StreamConfig {
+            seed: 1,
+            batch_size: batch,
+            rank: 0,
+            world: 1,
+            prefetch: 2 * workers.max(1),
+            workers: workers.max(1),
+            frames: 256,
+            bins: 512,
+            channels: 1,
+            length: 1024,
+            open_files: 64,
+        };
+        let source = AugmentedSource {
+            sampler: Arc::new(Sampler::new(&ds, None, 1).map_err(anyhow::Error::msg)?),
+            audio: BTreeMap::from([("bench".to_string(), audio.clone())]),
+            policy: AugmentPolicy::yourmt3(),
+            task: task.clone(),
+            codec: amt_model::frontend::Codec::Melspec,
+            hop: 128,
+            n_mels: 512,
+            files: ShardReader::new(64),
+            cfg: cfg.clone(),
+            spectrogram_in_stream: in_stream,
+        };
+        let mut s = Stream::from_source(Arc::new(source), cfg.workers, cfg.prefetch, 0);
+        s.next_batch().map_err(anyhow::Error::msg)?;
+        let t = Instant::now();
+        for _ in 0..batches.max(1) {
+            s.next_batch().map_err(anyhow::Error::msg)?;
+        }
+        let rate = (batches.max(1) * batch) as f64 / t.elapsed().as_secs_f64();
+        let key = if in_stream {
+            "frontend_in_stream"
+        } else {
+            "frontend_on_device"
+        };
+        report[key] = serde_json::json!({"segments_per_s": rate});
+        lines.push(format!(
+            "  front-end {}: {rate:.1} segments/s",
+            if in_stream {
+                "in the workers"
+            } else {
+                "left to the device"
+            }
+        ));
+    }
+    print_report(&report, json, &lines)?;
     Ok(ExitCode::SUCCESS)
 }
 
