@@ -201,8 +201,9 @@ pub struct TrainArgs {
     /// End with one JSON object on stdout: exp_id, steps, world_size, final_loss, checkpoint
     #[arg(long)]
     pub json: bool,
-    /// Train nothing: write the first N batches the training stream gives (augmented as
-    /// configured) to --dump, each segment as WAV, MIDI of its targets and spectrogram PNG
+    /// Train nothing: write the first N segments the training stream gives (the rows of its
+    /// first batches, augmented as configured) to --dump, each as WAV, MIDI of its targets and
+    /// spectrogram PNG
     #[arg(long, value_name = "N", requires = "dump")]
     pub dry_run_batches: Option<u64>,
     /// Folder (new or empty) for --dry-run-batches; `index.json` lists the segments

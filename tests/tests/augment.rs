@@ -20,7 +20,7 @@ fn dump(home: &Home, dir: &Path, seed: &str) -> serde_json::Value {
         "--seed",
         seed,
         "--dry-run-batches",
-        "3",
+        "5",
         "--dump",
         dir.to_str().unwrap(),
     ]);
@@ -51,7 +51,19 @@ fn dry_run_dumps_what_the_model_is_fed_the_same_way_for_a_seed() {
     let a = home.path().join("dump-a");
     let index = dump(&home, &a, "5");
     let segments = index["segments"].as_array().unwrap();
-    assert_eq!(segments.len(), 6, "3 batches of 2");
+    assert_eq!(
+        segments.len(),
+        5,
+        "the first 5 rows: 2 batches of 2 and one row"
+    );
+    let names: Vec<&str> = segments
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        ["b000-00", "b000-01", "b001-00", "b001-01", "b002-00"]
+    );
     let mut shifts = std::collections::BTreeSet::new();
     let mut mixed = 0;
     for s in segments {

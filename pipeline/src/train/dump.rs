@@ -1,6 +1,7 @@
 //! `amt train EXP --dry-run-batches N --dump DIR`: what the model would be fed, to listen to and
-//! look at. The first N batches of the training stream, built as training builds them (same
-//! seed, same draws, same augmentation), each segment written as
+//! look at. The first N segments of the training stream (the rows of its first batches, in
+//! order), built as training builds them (same seed, same draws, same augmentation), each
+//! written as
 //! - `bKKK-RR.wav`: the audio the front-end sees (16 kHz mono; scaled down only if it peaks
 //!   over full scale, which `index.json` records as `wav_gain`);
 //! - `bKKK-RR.mid`: its targets, decoded back from the token rows the model is trained on;
@@ -30,7 +31,7 @@ pub fn dry_run(
     ctx: &Context,
     plan: &TrainPlan,
     seed: u64,
-    batches: u64,
+    segments: u64,
     dir: &Path,
     quiet: bool,
 ) -> anyhow::Result<serde_json::Value> {
@@ -71,17 +72,19 @@ pub fn dry_run(
         let bar = if quiet {
             indicatif::ProgressBar::hidden()
         } else {
-            indicatif::ProgressBar::new(batches)
+            indicatif::ProgressBar::new(segments)
         };
         bar.set_style(
             indicatif::ProgressStyle::with_template(
-                "dump [{bar:30}] batch {pos}/{len} {per_sec} eta {eta}",
+                "dump [{bar:30}] segment {pos}/{len} {per_sec} eta {eta}",
             )
             .expect("valid template")
             .progress_chars("=> "),
         );
-        for k in 0..batches {
+        let per_batch = cfg.batch_size as u64;
+        for k in 0..segments.div_ceil(per_batch) {
             let items: Vec<Item> = draw_range(k, cfg.batch_size, 0, 1)
+                .take((segments - k * per_batch).min(per_batch) as usize)
                 .map(|i| source.item(i))
                 .collect::<Result<_, _>>()
                 .map_err(anyhow::Error::msg)?;
@@ -133,13 +136,13 @@ pub fn dry_run(
                     "wav_gain": wav_gain,
                     "samples": SEGMENT_SAMPLES,
                 }));
+                bar.inc(1);
             }
-            bar.inc(1);
         }
         bar.finish_and_clear();
         let index = json!({
             "seed": seed,
-            "batches": batches,
+            "count": segments,
             "batch_size": cfg.batch_size,
             "augment": plan.augment,
             "codec": plan.codec,

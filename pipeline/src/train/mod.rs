@@ -249,8 +249,7 @@ fn train_in_job(ctx: &Context, args: &TrainArgs, dist: Option<&Dist>) -> anyhow:
             println!("{}", serde_json::to_string_pretty(&index)?);
         } else if !ctx.quiet {
             eprintln!(
-                "wrote {} segment(s) of {n} batch(es) to {} (index.json lists them)",
-                index["segments"].as_array().map_or(0, Vec::len),
+                "wrote {n} segment(s) to {} (index.json lists them)",
                 dir.display()
             );
         }
