@@ -187,3 +187,80 @@ fn the_moe_multi_ps_flags_train_on_augmented_segments_and_resume_exactly() {
     let c = PathBuf::from(plain["checkpoint"].as_str().unwrap());
     assert_ne!(weights_hash(&a), weights_hash(&c));
 }
+
+/// On the real fixture layouts: Slakh is read as its stems (every stem mixed when nothing is
+/// dropped), MAESTRO and GuitarSet as their recordings (one source each); with YourMT3's full
+/// augmentation all three feed one stream.
+#[test]
+fn real_datasets_are_read_as_stems_or_recordings() {
+    let home = Home::new();
+    let f = common::fixtures();
+    let list = [
+        f.join("slakh/babyslakh_16k"),
+        f.join("maestro"),
+        f.join("guitarset"),
+    ]
+    .map(|p| p.display().to_string())
+    .join(",");
+    home.ok(&["run", "--until", "shards", "--datasets", &list]);
+    let stems = std::fs::read_dir(f.join("slakh/babyslakh_16k/Track00001/stems"))
+        .unwrap()
+        .count();
+    let dump = |dir: &Path, flags: &[&str]| -> serde_json::Value {
+        let mut args = vec![
+            "train",
+            "real",
+            "--model",
+            "demo",
+            "-d",
+            "babyslakh_16k,maestro,guitarset",
+            "-bsz",
+            "4",
+            "--dry-run-batches",
+            "12",
+            "--dump",
+            dir.to_str().unwrap(),
+            "--json",
+        ];
+        args.extend_from_slice(flags);
+        json_of(&home.run(&args))
+    };
+    // Gains only: nothing dropped or added, so the sources are visible in the gains.
+    let plain = dump(
+        &home.path().join("plain"),
+        &[
+            "-amp", "0.8", "1.1", "-iaug", "1", "-xk", "0", "-ps", "0", "0",
+        ],
+    );
+    let mut seen = std::collections::BTreeSet::new();
+    for s in plain["segments"].as_array().unwrap() {
+        let dataset = s["dataset"].as_str().unwrap();
+        seen.insert(dataset.to_string());
+        let n = s["gains"].as_array().unwrap().len();
+        match dataset {
+            "babyslakh_16k" => assert!(n > 1 && n <= stems, "{s}"),
+            _ => assert_eq!(n, 1, "{s}"),
+        }
+        assert_eq!(s["externals"], 0);
+        assert_eq!(s["semitones"], 0);
+    }
+    assert_eq!(seen.len(), 3, "{seen:?}");
+    // Everything on.
+    let full = dump(
+        &home.path().join("full"),
+        &[
+            "-amp", "0.8", "1.1", "-iaug", "0.7", "-xk", "3", "-ps", "-2", "2",
+        ],
+    );
+    for s in full["segments"].as_array().unwrap() {
+        assert_eq!(s["truncated_tokens"], 0, "{s}");
+        assert!(s["externals"].as_u64().unwrap() <= 3);
+        let name = s["name"].as_str().unwrap();
+        assert!(
+            home.path()
+                .join("full")
+                .join(format!("{name}.wav"))
+                .is_file()
+        );
+    }
+}
