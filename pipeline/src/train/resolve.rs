@@ -131,7 +131,7 @@ pub fn resolve_for(
         Some("demo") => true,
         Some(other) => return Err(bad("--model", other, "`demo` or `ymt3+`")),
     };
-    check_unbuilt(m, t)?;
+    check_unbuilt(m, t, world_size)?;
 
     let codec_name = m.audio_codec.clone().unwrap_or_else(|| "melspec".into());
     let codec = Codec::parse(&codec_name)
@@ -663,7 +663,7 @@ fn check_world(t: &TrainFlags, world: usize) -> Result<(), String> {
 
 /// Refuses the flags of parts not built yet (a value that selects what is built, or disables
 /// the part, is accepted).
-fn check_unbuilt(m: &ModelFlags, t: &TrainFlags) -> Result<(), String> {
+fn check_unbuilt(m: &ModelFlags, t: &TrainFlags, world_size: usize) -> Result<(), String> {
     let is = |v: &Option<String>, ok: &[&str]| match v {
         None => true,
         Some(v) => ok.iter().any(|o| o.eq_ignore_ascii_case(v)),
@@ -822,15 +822,19 @@ fn check_unbuilt(m: &ModelFlags, t: &TrainFlags) -> Result<(), String> {
         ));
     }
     if t.sync_batchnorm.as_deref().is_some_and(truthy) {
-        if perceiver {
+        if !perceiver {
+            // YMT3+'s T5 stacks have no batchnorm.
+            tracing::info!("--sync-batchnorm: this model has no batchnorm layers to synchronise");
+        } else if world_size == 1 {
+            // One process normalises over the whole batch: synchronised is the same thing.
+            tracing::info!("--sync-batchnorm: one rank's batch is the global batch here");
+        } else {
             return Err(not_built(
                 "--sync-batchnorm",
                 "1",
                 "synchronised batch statistics across ranks (each rank normalises its own batch; the checkpoint keeps rank 0's running statistics)",
             ));
         }
-        // YMT3+'s T5 stacks have no batchnorm.
-        tracing::info!("--sync-batchnorm: this model has no batchnorm layers to synchronise");
     }
     for (flag, v) in [
         ("--task-cond-encoder", &m.task_cond_encoder),
@@ -955,6 +959,25 @@ mod tests {
         assert_eq!((p.members.len(), p.preset_val_max_files), (10, Some(20)));
         let p = resolve(&m, &t("synth-demo"), None).unwrap();
         assert_eq!(p.preset_val_max_files, None);
+    }
+
+    #[test]
+    fn sync_batchnorm_is_the_plain_batchnorm_in_one_process() {
+        let m = ModelFlags {
+            encoder_type: Some("perceiver-tf".into()),
+            audio_codec: Some("spec".into()),
+            hop_length: Some(300),
+            ..Default::default()
+        };
+        let t = TrainFlags {
+            sync_batchnorm: Some("1".into()),
+            ..Default::default()
+        };
+        assert!(resolve_for(&m, &t, None, Some(1)).is_ok());
+        let e = resolve_for(&m, &t, None, Some(2)).unwrap_err();
+        assert!(e.starts_with("not built yet: --sync-batchnorm"), "{e}");
+        // T5 stacks have no batchnorm: accepted at any world size.
+        assert!(resolve_for(&ModelFlags::default(), &t, None, Some(2)).is_ok());
     }
 
     #[test]
