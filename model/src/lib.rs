@@ -13,6 +13,7 @@ pub mod perceiver;
 pub mod pickle;
 pub mod position;
 pub mod stream;
+pub mod syncbn;
 pub mod t5;
 pub mod torch_ckpt;
 pub mod ymt3;

@@ -13,6 +13,7 @@ use tch::{Kind, Tensor};
 use crate::config::{LatentPe, PerceiverConfig};
 use crate::ffn::{FeedForward, linear02};
 use crate::position::{Alibi, Rope, RopeKind};
+use crate::syncbn::SyncBn;
 
 /// Conv 3x3 (no bias) + BatchNorm, twice, plus a shortcut (1x1 conv with bias when the
 /// channels change), ReLU, then average pooling over frequency by 2.
@@ -71,10 +72,14 @@ impl ResBlock {
         }
     }
 
-    /// (B, Cin, T, F) -> (B, Cout, T, F/2).
-    fn forward(&self, x: &Tensor, train: bool) -> Tensor {
-        let h = self.bn1.forward_t(&self.conv1.forward(x), train).relu();
-        let h = self.bn2.forward_t(&self.conv2.forward(&h), train);
+    /// (B, Cin, T, F) -> (B, Cout, T, F/2); BatchNorm synchronised over ranks with `sync`.
+    fn forward(&self, x: &Tensor, train: bool, sync: Option<&SyncBn>) -> Tensor {
+        let bn = |bn: &nn::BatchNorm, t: &Tensor| match sync.filter(|_| train) {
+            Some(s) => s.forward(bn, t),
+            None => bn.forward_t(t, train),
+        };
+        let h = bn(&self.bn1, &self.conv1.forward(x)).relu();
+        let h = bn(&self.bn2, &self.conv2.forward(&h));
         let skip = match &self.shortcut {
             Some(c) => c.forward(x),
             None => x.shallow_clone(),
@@ -105,10 +110,10 @@ impl PreEncoder {
         PreEncoder { blocks }
     }
 
-    pub fn forward(&self, spec: &Tensor, train: bool) -> Tensor {
+    pub fn forward(&self, spec: &Tensor, train: bool, sync: Option<&SyncBn>) -> Tensor {
         let mut h = spec.unsqueeze(1);
         for b in &self.blocks {
-            h = b.forward(&h, train);
+            h = b.forward(&h, train, sync);
         }
         h.permute([0, 2, 3, 1])
     }
@@ -373,10 +378,10 @@ impl PerceiverTf {
         }
     }
 
-    pub fn forward(&self, spec: &Tensor, train: bool) -> Tensor {
+    pub fn forward(&self, spec: &Tensor, train: bool, sync: Option<&SyncBn>) -> Tensor {
         let (b, t, _) = spec.size3().expect("(B, T, F)");
         let (k, d) = (self.num_latents, self.d_latent);
-        let feats = self.pre_encoder.forward(spec, train); // (B, T, F', C)
+        let feats = self.pre_encoder.forward(spec, train, sync); // (B, T, F', C)
         let feats = if self.attention_to_channel {
             feats.transpose(2, 3)
         } else {

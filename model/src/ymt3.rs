@@ -20,6 +20,7 @@ use tch::{Kind, Tensor};
 use crate::config::{DecoderType, EncoderType, LogitScale, ModelConfig};
 use crate::conformer::Conformer;
 use crate::perceiver::{PerceiverTf, PreDecoder};
+use crate::syncbn::SyncBn;
 use crate::t5::{KvCache, Stack};
 
 /// PAD, also the decoder start token.
@@ -133,18 +134,22 @@ impl Ymt3 {
     pub fn encode(&self, spec: &Tensor, train: bool) -> Tensor {
         match &self.encoder {
             Encoder::T5(s) => s.forward(spec, None, train),
-            Encoder::Perceiver(p, _) => p.forward(spec, train),
+            Encoder::Perceiver(p, _) => p.forward(spec, train, None),
             Encoder::Conformer(c) => c.forward(spec, train),
         }
     }
 
     /// The decoder's memory, one row per channel: (B·C, T, d_model).
     fn memory(&self, spec: &Tensor, train: bool) -> Tensor {
+        self.memory_synced(spec, train, None)
+    }
+
+    fn memory_synced(&self, spec: &Tensor, train: bool, sync: Option<&SyncBn>) -> Tensor {
         match &self.encoder {
             Encoder::T5(s) => s.forward(spec, None, train),
             Encoder::Conformer(c) => c.forward(spec, train),
             Encoder::Perceiver(p, pre) => {
-                let m = pre.forward(&p.forward(spec, train));
+                let m = pre.forward(&p.forward(spec, train, sync));
                 match m.dim() {
                     4 => {
                         let (b, c, t, d) = m.size4().expect("(B, C, T, D)");
@@ -174,7 +179,25 @@ impl Ymt3 {
     /// Teacher-forced logits and loss for (B, T, F) spectrograms and (B, L) int64 labels, or
     /// (B, C, L) with the model's C channels.
     pub fn forward(&self, spec: &Tensor, labels: &Tensor, train: bool) -> Forward {
-        let mem = self.memory(spec, train);
+        self.forward_synced(spec, labels, train, None)
+    }
+
+    /// Whether the model has BatchNorm layers (the Perceiver-TF's pre-encoder), which `-sb 1`
+    /// synchronises over ranks.
+    pub fn has_batchnorm(&self) -> bool {
+        matches!(self.encoder, Encoder::Perceiver(..))
+    }
+
+    /// [`Ymt3::forward`] with the BatchNorm statistics summed over ranks by `sync` in
+    /// training; call `sync.backward(&loss)` after it.
+    pub fn forward_synced(
+        &self,
+        spec: &Tensor,
+        labels: &Tensor,
+        train: bool,
+        sync: Option<&SyncBn>,
+    ) -> Forward {
+        let mem = self.memory_synced(spec, train, sync);
         let shape = labels.size();
         let flat = labels.reshape([-1, *shape.last().expect("(..., L)")]);
         assert_eq!(

@@ -263,3 +263,46 @@ fn bad_launch_variables_are_named() {
         .unwrap();
     assert!(!out.status.success());
 }
+
+/// `-sb 1`: the Perceiver-TF's BatchNorm normalises over all ranks' rows, with exact
+/// gradients, so 2 ranks x 2 rows train as 1 rank x 4 rows (weights, running statistics
+/// included); without it each rank normalises its own rows and the weights differ.
+#[test]
+fn synchronised_batchnorm_makes_two_ranks_train_as_one() {
+    let home = Home::new();
+    tiny_dataset(&home);
+    let base = [
+        &[
+            "-vit",
+            "1000",
+            "--val-max-num-files",
+            "1",
+            "-edr",
+            "0",
+            "-ddr",
+            "0",
+        ][..],
+        TINY_MOE_MULTI,
+    ]
+    .concat();
+    let with = |extra: &[&'static str]| [base.clone(), extra.to_vec()].concat();
+    let one = json_of(&tiny_train(
+        &home,
+        "sb-one",
+        3,
+        &with(&["-bsz", "4", "-sb", "1"]),
+    ));
+    let two = json_of(&launch(&home, 2, "sb-two", 3, &with(&["-sb", "1"])));
+    assert_eq!(two["world_size"], 2);
+    let d = max_diff(&checkpoint_of(&one), &checkpoint_of(&two));
+    assert!(
+        d < SAME,
+        "2 x 2 rows vs 1 x 4 rows with -sb 1: weights differ by {d}"
+    );
+    let plain = json_of(&launch(&home, 2, "sb-off", 3, &base));
+    let d_off = max_diff(&checkpoint_of(&one), &checkpoint_of(&plain));
+    assert!(
+        d_off > 100.0 * SAME,
+        "per-rank BatchNorm should differ from the global batch's: {d_off}"
+    );
+}

@@ -299,6 +299,8 @@ pub struct TrainFlags {
     /// auto (one process), or ddp (ranks started by `amt launch` or torchrun)
     #[arg(long, value_name = "S")]
     pub strategy: Option<String>,
+    /// BatchNorm statistics over all ranks' rows (the Perceiver-TF's pre-encoder; exact
+    /// gradients) [default: false]
     #[arg(long = "sync-batchnorm", value_name = "BOOL")]
     pub sync_batchnorm: Option<String>,
     /// Samples per epoch (YourMT3: 90000); an epoch is this / batch steps

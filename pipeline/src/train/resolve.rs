@@ -64,6 +64,9 @@ pub struct TrainPlan {
     pub write_outputs: bool,
     /// Training-time augmentation (`-iaug`, `-xk`, `-amp`, `-ps` and friends).
     pub augment: AugmentPolicy,
+    /// `-sb 1`: BatchNorm statistics over all ranks' rows (the same as plain BatchNorm in one
+    /// process).
+    pub sync_batchnorm: bool,
 }
 
 /// What a checkpoint's weights are: the model and its front-end (stored in every checkpoint).
@@ -131,7 +134,7 @@ pub fn resolve_for(
         Some("demo") => true,
         Some(other) => return Err(bad("--model", other, "`demo` or `ymt3+`")),
     };
-    check_unbuilt(m, t, world_size)?;
+    check_unbuilt(m, t)?;
 
     let codec_name = m.audio_codec.clone().unwrap_or_else(|| "melspec".into());
     let codec = Codec::parse(&codec_name)
@@ -435,6 +438,7 @@ pub fn resolve_for(
         eval_vocab: t.eval_program_vocab.clone(),
         write_outputs: t.write_model_output.as_deref().is_some_and(truthy),
         augment,
+        sync_batchnorm: t.sync_batchnorm.as_deref().is_some_and(truthy),
     })
 }
 
@@ -663,7 +667,7 @@ fn check_world(t: &TrainFlags, world: usize) -> Result<(), String> {
 
 /// Refuses the flags of parts not built yet (a value that selects what is built, or disables
 /// the part, is accepted).
-fn check_unbuilt(m: &ModelFlags, t: &TrainFlags, world_size: usize) -> Result<(), String> {
+fn check_unbuilt(m: &ModelFlags, t: &TrainFlags) -> Result<(), String> {
     let is = |v: &Option<String>, ok: &[&str]| match v {
         None => true,
         Some(v) => ok.iter().any(|o| o.eq_ignore_ascii_case(v)),
@@ -821,20 +825,9 @@ fn check_unbuilt(m: &ModelFlags, t: &TrainFlags, world_size: usize) -> Result<()
             "only auto and ddp (libtorch's c10d)",
         ));
     }
-    if t.sync_batchnorm.as_deref().is_some_and(truthy) {
-        if !perceiver {
-            // YMT3+'s T5 stacks have no batchnorm.
-            tracing::info!("--sync-batchnorm: this model has no batchnorm layers to synchronise");
-        } else if world_size == 1 {
-            // One process normalises over the whole batch: synchronised is the same thing.
-            tracing::info!("--sync-batchnorm: one rank's batch is the global batch here");
-        } else {
-            return Err(not_built(
-                "--sync-batchnorm",
-                "1",
-                "synchronised batch statistics across ranks (each rank normalises its own batch; the checkpoint keeps rank 0's running statistics)",
-            ));
-        }
+    if t.sync_batchnorm.as_deref().is_some_and(truthy) && !perceiver {
+        // YMT3+'s T5 stacks have no batchnorm.
+        tracing::info!("--sync-batchnorm: this model has no batchnorm layers to synchronise");
     }
     for (flag, v) in [
         ("--task-cond-encoder", &m.task_cond_encoder),
@@ -962,7 +955,7 @@ mod tests {
     }
 
     #[test]
-    fn sync_batchnorm_is_the_plain_batchnorm_in_one_process() {
+    fn sync_batchnorm_reaches_the_plan() {
         let m = ModelFlags {
             encoder_type: Some("perceiver-tf".into()),
             audio_codec: Some("spec".into()),
@@ -973,11 +966,13 @@ mod tests {
             sync_batchnorm: Some("1".into()),
             ..Default::default()
         };
-        assert!(resolve_for(&m, &t, None, Some(1)).is_ok());
-        let e = resolve_for(&m, &t, None, Some(2)).unwrap_err();
-        assert!(e.starts_with("not built yet: --sync-batchnorm"), "{e}");
-        // T5 stacks have no batchnorm: accepted at any world size.
-        assert!(resolve_for(&ModelFlags::default(), &t, None, Some(2)).is_ok());
+        assert!(resolve_for(&m, &t, None, Some(1)).unwrap().sync_batchnorm);
+        assert!(resolve_for(&m, &t, None, Some(2)).unwrap().sync_batchnorm);
+        assert!(
+            !resolve(&m, &TrainFlags::default(), None)
+                .unwrap()
+                .sync_batchnorm
+        );
     }
 
     #[test]

@@ -23,6 +23,7 @@ use amt_dist::Dist;
 use amt_model::checkpoint::{self, TrainState};
 use amt_model::optim::{Adam, clip_grad_norm, learning_rate};
 use amt_model::stream::{RowShape, Sampler, ShardReader, Stream, StreamConfig};
+use amt_model::syncbn::SyncBn;
 use amt_model::ymt3::Ymt3;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 use tch::{Device, nn};
@@ -274,6 +275,11 @@ pub fn train(
     bar.set_position(state.step as u64);
     bar.reset_eta();
 
+    let reduce = dist.map(|d| {
+        move |t: &tch::Tensor| -> Result<(), String> {
+            d.all_reduce_sum(t).map_err(|e| e.to_string())
+        }
+    });
     let mut final_loss = f64::NAN;
     let mut last_flush = Instant::now();
     let mut stopped_early = false;
@@ -324,18 +330,34 @@ pub fn train(
                 let _ = g.zero_();
             }
         }
-        let out = amt_model::amp::bf16_autocast(plan.bf16, || model.forward(&spec, &labels, true));
+        // `-sb 1` over several ranks: BatchNorm statistics summed over the ranks.
+        let sync = reduce
+            .as_ref()
+            .filter(|_| plan.sync_batchnorm && model.has_batchnorm())
+            .map(|f| SyncBn::new(f));
+        let out = amt_model::amp::bf16_autocast(plan.bf16, || {
+            model.forward_synced(&spec, &labels, true, sync.as_ref())
+        });
+        let backward = |loss: &tch::Tensor| -> anyhow::Result<()> {
+            match &sync {
+                Some(s) => s.backward(loss).map_err(anyhow::Error::msg),
+                None => {
+                    loss.backward();
+                    Ok(())
+                }
+            }
+        };
         let mut loss = out.loss.double_value(&[]);
         match shares {
             Some((d, tokens, all_tokens)) => {
                 // mean_r * (n_r * world / n): averaged over ranks, the gradient of the mean
                 // over all n target tokens of the global batch.
                 let weight = tokens * world as f64 / all_tokens.max(1.0);
-                (&out.loss * weight).backward();
+                backward(&(&out.loss * weight))?;
                 d.all_reduce_grads(&params, opts.bucket_bytes)?;
                 loss = d.sum_f64(&[loss * tokens])?[0] / all_tokens.max(1.0);
             }
-            None => out.loss.backward(),
+            None => backward(&out.loss)?,
         }
         if !loss.is_finite() {
             anyhow::bail!(
