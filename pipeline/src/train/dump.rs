@@ -42,6 +42,9 @@ pub fn dry_run(
         );
     }
     let datasets = data::build(ctx, plan, quiet)?;
+    // One thread, as the stream's workers compute: the same bits as training sees (a
+    // multi-threaded BLAS may split its sums differently from run to run on a busy machine).
+    tch::set_num_threads(1);
     let store = ctx.open_store()?;
     let run_data = data::load(&store, plan, &datasets, 0, true)?;
     let sampler = Sampler::new(&run_data.train, Some("train"), seed).map_err(anyhow::Error::msg)?;
