@@ -32,6 +32,14 @@ pub type Reducer<'a> = &'a dyn Fn(&Tensor) -> Result<(), String>;
 const EPS: f64 = 1e-5;
 const MOMENTUM: f64 = 0.1;
 
+/// The shape that broadcasts a per-channel vector over `x` (B, C, ...): (1, C, 1, ...).
+fn per_channel(x: &Tensor) -> Vec<i64> {
+    let c = x.size()[1];
+    (0..x.dim() as i64)
+        .map(|d| if d == 1 { c } else { 1 })
+        .collect()
+}
+
 /// What one synchronised layer kept for the backward pass.
 struct Record {
     x: Tensor,
@@ -62,9 +70,7 @@ impl<'a> SyncBn<'a> {
         let reduce = self.reduce;
         let c = x.size()[1];
         let dims: Vec<i64> = (0..x.dim() as i64).filter(|&d| d != 1).collect();
-        let shape: Vec<i64> = (0..x.dim() as i64)
-            .map(|d| if d == 1 { c } else { 1 })
-            .collect();
+        let shape = per_channel(x);
         // Sums in float64: E[x^2] - E[x]^2 loses digits in float32.
         let xd = x.to_kind(Kind::Double);
         let s1 = xd.sum_dim_intlist(dims.as_slice(), false, Kind::Double);
@@ -139,9 +145,7 @@ impl<'a> SyncBn<'a> {
             let sums = Tensor::cat(&[a, b], 0);
             reduce(&sums)?;
             let c = a.size()[0];
-            let shape: Vec<i64> = (0..r.x.dim() as i64)
-                .map(|d| if d == 1 { c } else { 1 })
-                .collect();
+            let shape = per_channel(&r.x);
             let da = (sums.narrow(0, 0, c) - a).view(shape.as_slice());
             let db = (sums.narrow(0, c, c) - b).view(shape.as_slice());
             let delta = (da + r.x.detach().to_kind(Kind::Double) * db * 2.0).to_kind(r.x.kind());

@@ -739,6 +739,36 @@ fn pitch_shift(segments: usize, json: bool) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
+/// A synthetic stem for the augmentation benchmarks: `len` samples of a tone at `pitch`, and
+/// `count` notes every 0.25 s (rising a semitone each with `rising`; drums 10 ms long).
+fn tone_stem(
+    program: u8,
+    is_drum: bool,
+    pitch: u8,
+    len: usize,
+    count: usize,
+    rising: bool,
+) -> (Vec<f32>, Vec<amt_symbolic::Note>) {
+    let f = 440.0 * 2f64.powf((f64::from(pitch) - 69.0) / 12.0);
+    let samples = (0..len)
+        .map(|t| (0.2 * (std::f64::consts::TAU * f * t as f64 / 16_000.0).sin()) as f32)
+        .collect();
+    let notes = (0..count)
+        .map(|k| {
+            let onset = k as f64 * 0.25;
+            amt_symbolic::Note {
+                is_drum,
+                program: if is_drum { 128 } else { program },
+                onset,
+                offset: onset + if is_drum { 0.01 } else { 0.2 },
+                pitch: pitch + if rising { k as u8 } else { 0 },
+                velocity: 1,
+            }
+        })
+        .collect();
+    (samples, notes)
+}
+
 /// The augmented stream end to end: 8 generated tracks of 4 stems x 20 s (tones, a note every
 /// 0.25 s per stem) in stem-audio files as the `stem` stage writes them, YourMT3's default
 /// augmentation, `workers` threads; ready batches per second, with the melspec front-end in
@@ -756,7 +786,6 @@ fn augmented_stream(
     };
     use amt_stages::audio::pcm::{PcmWriter, to_i16};
     use amt_stages::shards::{MixRef, StemRef, TrackAudioRefs};
-    use amt_symbolic::Note;
     use std::collections::BTreeMap;
     use std::sync::Arc;
     let dir = tempfile::tempdir()?;
@@ -773,13 +802,8 @@ fn augmented_stream(
         let mut groups = Vec::new();
         for (s, &(program, is_drum)) in programs.iter().enumerate() {
             let pitch = 40 + (t * 5 + s * 7) as u8 % 40;
-            let f = 440.0 * 2f64.powf((f64::from(pitch) - 69.0) / 12.0);
-            let samples: Vec<i16> = (0..len)
-                .map(|i| {
-                    to_i16((0.2 * (std::f64::consts::TAU * f * i as f64 / 16_000.0).sin()) as f32)
-                })
-                .collect();
-            let b = w.push(samples)?;
+            let (tone, stem_notes) = tone_stem(program, is_drum, pitch, len, 80, false);
+            let b = w.push(tone.into_iter().map(to_i16).collect())?;
             let id = format!("S{s}");
             stems.push(StemRef {
                 stem_id: id.clone(),
@@ -789,19 +813,6 @@ fn augmented_stream(
                 batch: b as u32,
                 n_samples: len as u64,
             });
-            let stem_notes: Vec<Note> = (0..80)
-                .map(|k| {
-                    let onset = k as f64 * 0.25;
-                    Note {
-                        is_drum,
-                        program,
-                        onset,
-                        offset: onset + if is_drum { 0.01 } else { 0.2 },
-                        pitch,
-                        velocity: 1,
-                    }
-                })
-                .collect();
             groups.push((Some(id), stem_notes));
         }
         w.finish()?;
@@ -896,8 +907,7 @@ fn augmented_stream(
 fn augment(segments: usize, stems: usize, json: bool) -> anyhow::Result<ExitCode> {
     use crate::train::augment::{AugmentPolicy, Rng, Source, StemAudio, augment, instrument};
     use crate::train::augmented::encode;
-    use amt_symbolic::Note;
-    use amt_symbolic::tokenizer::{SAMPLE_RATE, SEGMENT_SAMPLES, Task};
+    use amt_symbolic::tokenizer::{SEGMENT_SAMPLES, Task};
     tch::set_num_threads(1);
     let task = Task::mt3_full_plus();
     let programs: [(u8, bool); 8] = [
@@ -917,27 +927,13 @@ fn augment(segments: usize, stems: usize, json: bool) -> anyhow::Result<ExitCode
         for (s, &(program, is_drum)) in programs.iter().cycle().skip(i % 8).take(stems).enumerate()
         {
             let pitch = 40 + ((i * 7 + s * 5) % 40) as u8;
-            let f = 440.0 * 2f64.powf((f64::from(pitch) - 69.0) / 12.0);
+            let (samples, stem_notes) =
+                tone_stem(program, is_drum, pitch, SEGMENT_SAMPLES, 8, true);
             audio.push(StemAudio {
                 instrument: Some(instrument(program, is_drum)),
-                samples: (0..SEGMENT_SAMPLES)
-                    .map(|t| {
-                        (0.2 * (2.0 * std::f64::consts::PI * f * t as f64 / SAMPLE_RATE).sin())
-                            as f32
-                    })
-                    .collect(),
+                samples,
             });
-            for k in 0..8 {
-                let onset = k as f64 * 0.25;
-                notes.push(Note {
-                    is_drum,
-                    program: if is_drum { 128 } else { program },
-                    onset,
-                    offset: onset + if is_drum { 0.01 } else { 0.2 },
-                    pitch: pitch + k as u8,
-                    velocity: 1,
-                });
-            }
+            notes.extend(stem_notes);
         }
         amt_symbolic::sort_notes(&mut notes);
         Source {

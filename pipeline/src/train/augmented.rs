@@ -34,6 +34,8 @@ use arrow::datatypes::Int16Type;
 use tch::Tensor;
 
 use super::augment::{AugmentPolicy, Augmented, Rng, Source, StemAudio, augment, instrument};
+use super::data::RunData;
+use super::resolve::TrainPlan;
 
 /// Offsets tried per draw for a window with notes (YourMT3: 5).
 const ATTEMPTS: usize = 5;
@@ -150,6 +152,43 @@ pub struct AugmentedSource {
 }
 
 impl AugmentedSource {
+    /// The augmented stream of a plan: its training data (`data.audio`) read through
+    /// `sampler`, in the shape of `cfg`; with `spectrogram_in_stream` false, batches carry
+    /// audio for the consumer's front-end.
+    pub fn for_plan(
+        plan: &TrainPlan,
+        data: &RunData,
+        sampler: Sampler,
+        cfg: StreamConfig,
+        spectrogram_in_stream: bool,
+    ) -> anyhow::Result<AugmentedSource> {
+        let task = Task::from_name(&plan.task)?;
+        let codec = Codec::parse(&plan.codec)
+            .ok_or_else(|| anyhow::anyhow!("unknown codec `{}`", plan.codec))?;
+        if task.num_channels as i64 != cfg.channels || (task.max_len as i64) < cfg.length {
+            anyhow::bail!(
+                "the model reads {} channel(s) of {} tokens; task `{}` makes {} of {}",
+                cfg.channels,
+                cfg.length,
+                plan.task,
+                task.num_channels,
+                task.max_len
+            );
+        }
+        Ok(AugmentedSource {
+            sampler: Arc::new(sampler),
+            audio: data.audio.clone(),
+            policy: plan.augment.clone(),
+            task,
+            codec,
+            hop: plan.hop_length,
+            n_mels: plan.n_mels,
+            files: ShardReader::new(cfg.open_files),
+            cfg,
+            spectrogram_in_stream,
+        })
+    }
+
     /// The segment of sampler segment `segment` at a random window, read.
     fn source(&self, segment: usize, rng: &mut Rng) -> Result<(Source, String, u64), String> {
         let member = self.sampler.dataset_name(segment);

@@ -13,17 +13,17 @@
 
 use std::path::Path;
 
-use amt_model::stream::{Sampler, StreamConfig, draw_range};
+use amt_model::stream::{Sampler, draw_range};
 use amt_symbolic::notes_to_midi;
 use amt_symbolic::tokenizer::SEGMENT_SAMPLES;
 use anyhow::Context as _;
 use serde_json::json;
 
-use super::augmented::{Item, encode};
+use super::augmented::{AugmentedSource, Item, encode};
 use super::data;
 use super::infer::notes_from_rows;
 use super::resolve::TrainPlan;
-use super::trainer::augmented_source;
+use super::trainer::stream_config;
 use crate::context::Context;
 
 /// Writes the dump; returns the `index.json` value.
@@ -48,20 +48,8 @@ pub fn dry_run(
     let store = ctx.open_store()?;
     let run_data = data::load(&store, plan, &datasets, 0, true)?;
     let sampler = Sampler::new(&run_data.train, Some("train"), seed).map_err(anyhow::Error::msg)?;
-    let cfg = StreamConfig {
-        seed,
-        batch_size: plan.batch_size,
-        rank: 0,
-        world: 1,
-        prefetch: 1,
-        workers: 1,
-        frames: plan.model.feat_length,
-        bins: plan.model.d_feat,
-        channels: plan.model.num_channels,
-        length: plan.model.event_length,
-        open_files: 64,
-    };
-    let source = augmented_source(plan, &run_data, sampler, cfg.clone(), true)?;
+    let cfg = stream_config(plan, seed, (0, 1), 1);
+    let source = AugmentedSource::for_plan(plan, &run_data, sampler, cfg.clone(), true)?;
     let parent = dir
         .parent()
         .filter(|p| !p.as_os_str().is_empty())

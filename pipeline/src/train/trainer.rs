@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 use amt_dist::Dist;
 use amt_model::checkpoint::{self, TrainState};
 use amt_model::optim::{Adam, clip_grad_norm, learning_rate};
-use amt_model::stream::{RowShape, Sampler, ShardReader, Stream, StreamConfig};
+use amt_model::stream::{Sampler, ShardReader, Stream, StreamConfig};
 use amt_model::syncbn::SyncBn;
 use amt_model::ymt3::Ymt3;
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
@@ -112,39 +112,27 @@ pub fn best_checkpoint(run_dir: &Path) -> Option<(PathBuf, f64)> {
         .max_by(|a, b| a.1.total_cmp(&b.1))
 }
 
-/// The augmented stream of a plan (its training data read from the stem audio).
-pub fn augmented_source(
+/// The stream of a plan's training rows: this rank's rows of each global batch, shaped as the
+/// model reads them, built by `workers` threads.
+pub fn stream_config(
     plan: &TrainPlan,
-    data: &RunData,
-    sampler: Sampler,
-    cfg: StreamConfig,
-    spectrogram_in_stream: bool,
-) -> anyhow::Result<AugmentedSource> {
-    let task = amt_symbolic::tokenizer::Task::from_name(&plan.task)?;
-    let codec = amt_model::frontend::Codec::parse(&plan.codec)
-        .ok_or_else(|| anyhow::anyhow!("unknown codec `{}`", plan.codec))?;
-    if task.num_channels as i64 != cfg.channels || (task.max_len as i64) < cfg.length {
-        anyhow::bail!(
-            "the model reads {} channel(s) of {} tokens; task `{}` makes {} of {}",
-            cfg.channels,
-            cfg.length,
-            plan.task,
-            task.num_channels,
-            task.max_len
-        );
+    seed: u64,
+    (rank, world): (usize, usize),
+    workers: usize,
+) -> StreamConfig {
+    StreamConfig {
+        seed,
+        batch_size: plan.batch_size,
+        rank,
+        world,
+        prefetch: 2 * workers.max(1),
+        workers: workers.max(1),
+        frames: plan.model.feat_length,
+        bins: plan.model.d_feat,
+        channels: plan.model.num_channels,
+        length: plan.model.event_length,
+        open_files: 1024,
     }
-    Ok(AugmentedSource {
-        sampler: Arc::new(sampler),
-        audio: data.audio.clone(),
-        policy: plan.augment.clone(),
-        task,
-        codec,
-        hop: plan.hop_length,
-        n_mels: plan.n_mels,
-        files: ShardReader::new(cfg.open_files),
-        cfg,
-        spectrogram_in_stream,
-    })
 }
 
 /// Per-step seed: (seed, step) mixed so that consecutive steps are unrelated.
@@ -213,29 +201,12 @@ pub fn train(
     let resumed_from = state.step;
     let seed = state.seed;
 
-    let shape = RowShape {
-        frames: plan.model.feat_length,
-        bins: plan.model.d_feat,
-        channels: plan.model.num_channels,
-        length: plan.model.event_length,
-    };
-    let cfg = StreamConfig {
-        seed,
-        batch_size: plan.batch_size,
-        rank,
-        world,
-        prefetch: 2 * opts.workers.max(1),
-        workers: opts.workers.max(1),
-        frames: shape.frames,
-        bins: shape.bins,
-        channels: shape.channels,
-        length: shape.length,
-        open_files: 1024,
-    };
+    let cfg = stream_config(plan, seed, (rank, world), opts.workers);
+    let shape = cfg.shape();
     let sampler = Sampler::new(&data.train, Some("train"), seed).map_err(anyhow::Error::msg)?;
     let mut frontend = None;
     let mut stream = if plan.augment.is_active() {
-        let source = augmented_source(plan, data, sampler, cfg, !opts.frontend_on_device)?;
+        let source = AugmentedSource::for_plan(plan, data, sampler, cfg, !opts.frontend_on_device)?;
         if opts.frontend_on_device {
             frontend = Some(source.frontend(opts.device));
         }
