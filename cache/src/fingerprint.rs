@@ -5,11 +5,14 @@
 //! (path, size, mtime, inode) -> blake3 lets an unchanged 100 GB dataset be re-checked by
 //! `stat` alone.
 
-use std::path::{Path, PathBuf};
+use std::collections::HashMap;
+
+use rustix::fs::{AtFlags, FileType, Stat, statat};
+use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, SystemTime};
 
-use crate::memo::{self, MemoRow};
+use crate::memo::{self, DirRow, DirStat, Memo, MemoRow};
 use crate::{Error, Result, store::hash_file, time};
 use rayon::prelude::*;
 
@@ -30,6 +33,8 @@ pub struct DirFingerprint {
     pub hashed_bytes: u64,
     /// What the walk left out (not a regular file, a name that is not UTF-8, a dangling link).
     pub skipped: Vec<Skipped>,
+    /// Folders listed this time (the others' entries came from the memo).
+    pub listed_dirs: usize,
 }
 
 /// An entry of the folder that is not fingerprinted, and why.
@@ -57,6 +62,67 @@ pub fn fingerprint_dir(
     progress: Progress<'_>,
     cancel: &AtomicBool,
 ) -> Result<DirFingerprint> {
+    let Hashed {
+        entries,
+        hashes,
+        hashed_bytes,
+        skipped,
+        listed_dirs,
+    } = hash_tree(root, memo_dir, opts, progress, cancel)?;
+    let digest = digest_of(&entries, &hashes);
+    crate::noop::note_folder(crate::noop::FolderDigest {
+        root: root.to_owned(),
+        memo_dir: memo_dir.to_owned(),
+        include_hidden: opts.include_hidden,
+        digest: digest.clone(),
+    });
+    let files = entries
+        .into_iter()
+        .zip(hashes)
+        .map(|(e, h)| FileFingerprint {
+            path: e.rel,
+            size: e.size,
+            mtime_us: e.mtime_us,
+            blake3: blake3::Hash::from(h).to_hex().to_string(),
+        })
+        .collect();
+    Ok(DirFingerprint {
+        files,
+        digest,
+        hashed_bytes,
+        skipped,
+        listed_dirs,
+    })
+}
+
+/// The digest [`fingerprint_dir`] gives, without building its per-file list.
+pub fn folder_digest(
+    root: &Path,
+    memo_dir: &Path,
+    opts: Options,
+    cancel: &AtomicBool,
+) -> Result<String> {
+    let h = hash_tree(root, memo_dir, opts, &|_, _| {}, cancel)?;
+    Ok(digest_of(&h.entries, &h.hashes))
+}
+
+/// Every file of a tree (sorted by path) with its content hash.
+struct Hashed {
+    entries: Vec<Entry>,
+    hashes: Vec<[u8; 32]>,
+    hashed_bytes: u64,
+    skipped: Vec<Skipped>,
+    /// Folders listed (the others came from the memo).
+    listed_dirs: usize,
+}
+
+fn hash_tree(
+    root: &Path,
+    memo_dir: &Path,
+    opts: Options,
+    progress: Progress<'_>,
+    cancel: &AtomicBool,
+) -> Result<Hashed> {
     let meta = fs_err::metadata(root)?;
     if !meta.is_dir() {
         return Err(std::io::Error::new(
@@ -65,14 +131,20 @@ pub fn fingerprint_dir(
         )
         .into());
     }
+    let old = memo::load(memo_dir, root);
     let mut entries = Vec::new();
     let mut skipped = Vec::new();
-    walk(root, opts, &mut entries, &mut skipped)?;
+    let (mut dirs, listed_dirs) = walk(
+        root,
+        opts,
+        &known_dirs(&old, opts),
+        &mut entries,
+        &mut skipped,
+    )?;
     // Paths are unique: an unstable sort, in parallel, in byte order (the memo's order).
     entries.par_sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
 
-    let old = memo::load(memo_dir, root);
-    let mut hashes = memo_hits(&old, &entries);
+    let mut hashes = memo_hits(&old.files, &entries);
     let todo: Vec<usize> = (0..entries.len())
         .filter(|&i| hashes[i].is_none())
         .collect();
@@ -106,8 +178,16 @@ pub fn fingerprint_dir(
         .duration_since(SystemTime::UNIX_EPOCH)
         .map(|d| d.as_nanos() as i128)
         .unwrap_or(0);
-    let settled = |e: &Entry| now_ns - e.mtime_ns >= RACY_WINDOW.as_nanos() as i128;
-    let unchanged = todo.is_empty() && old.len() == entries.len() && entries.iter().all(&settled);
+    let window = RACY_WINDOW.as_nanos() as i128;
+    let settled = |e: &Entry| now_ns - e.mtime_ns >= window;
+    // A folder changed this recently may change again unseen: it is listed next time.
+    dirs.retain(|d| now_ns - d.stat.mtime_ns.max(d.stat.ctime_ns) >= window);
+    dirs.sort_unstable_by(|a, b| a.rel.cmp(&b.rel));
+    let unchanged = todo.is_empty()
+        && old.files.len() == entries.len()
+        && entries.iter().all(&settled)
+        && old.dirs == dirs
+        && old.include_hidden == opts.include_hidden;
     if !unchanged {
         let rows: Vec<MemoRow> = entries
             .iter()
@@ -121,37 +201,36 @@ pub fn fingerprint_dir(
                 hash: *h,
             })
             .collect();
-        memo::save(memo_dir, root, &rows)?;
+        let memo = Memo {
+            files: rows,
+            dirs,
+            include_hidden: opts.include_hidden,
+        };
+        memo::save(memo_dir, root, &memo)?;
     }
-
-    // One buffer hashed once (300,000 small updates cost more than the bytes).
-    let mut text = Vec::with_capacity(entries.len() * 100);
-    text.extend_from_slice(b"amt-dir-fingerprint-v1\0");
-    let files: Vec<FileFingerprint> = entries
-        .into_iter()
-        .zip(hashes)
-        .map(|(e, h)| {
-            let blake3 = blake3::Hash::from(h).to_hex().to_string();
-            text.extend_from_slice(e.rel.as_bytes());
-            text.push(0);
-            text.extend_from_slice(e.size.to_string().as_bytes());
-            text.push(0);
-            text.extend_from_slice(blake3.as_bytes());
-            text.push(b'\n');
-            FileFingerprint {
-                path: e.rel,
-                size: e.size,
-                mtime_us: e.mtime_us,
-                blake3,
-            }
-        })
-        .collect();
-    Ok(DirFingerprint {
-        files,
-        digest: blake3::hash(&text).to_hex().to_string(),
+    Ok(Hashed {
+        entries,
+        hashes,
         hashed_bytes: total,
         skipped,
+        listed_dirs,
     })
+}
+
+/// blake3 over the sorted (path, size, content hash) lines: one buffer hashed once (300,000
+/// small updates cost more than the bytes).
+fn digest_of(entries: &[Entry], hashes: &[[u8; 32]]) -> String {
+    let mut text = Vec::with_capacity(entries.len() * 100);
+    text.extend_from_slice(b"amt-dir-fingerprint-v1\0");
+    for (e, h) in entries.iter().zip(hashes) {
+        text.extend_from_slice(e.rel.as_bytes());
+        text.push(0);
+        text.extend_from_slice(e.size.to_string().as_bytes());
+        text.push(0);
+        text.extend_from_slice(blake3::Hash::from(*h).to_hex().as_bytes());
+        text.push(b'\n');
+    }
+    blake3::hash(&text).to_hex().to_string()
 }
 
 /// The memoized hash of each entry (both sorted by path) whose size, mtime and inode match.
@@ -204,41 +283,179 @@ fn short_path(rel: &Path) -> String {
     )
 }
 
+/// The memo's folders whose entries stand in for a listing while their `stat` is unchanged:
+/// their file and folder rows, when those add up to the entries the listing gave.
+struct KnownDir<'m> {
+    stat: DirStat,
+    files: Vec<&'m str>,
+    dirs: Vec<&'m str>,
+}
+
+fn known_dirs(memo: &Memo, opts: Options) -> HashMap<&str, KnownDir<'_>> {
+    if memo.include_hidden != opts.include_hidden {
+        return HashMap::new();
+    }
+    let mut known: HashMap<&str, (KnownDir<'_>, u32)> = memo
+        .dirs
+        .iter()
+        .map(|d| {
+            let k = KnownDir {
+                stat: d.stat,
+                files: Vec::new(),
+                dirs: Vec::new(),
+            };
+            (d.rel.as_str(), (k, d.children))
+        })
+        .collect();
+    let parent = |rel: &str| rel.rsplit_once('/').map_or("", |(p, _)| p).to_owned();
+    for f in &memo.files {
+        if let Some((k, _)) = known.get_mut(parent(&f.rel).as_str()) {
+            k.files.push(&f.rel);
+        }
+    }
+    for d in memo.dirs.iter().filter(|d| !d.rel.is_empty()) {
+        if let Some((k, _)) = known.get_mut(parent(&d.rel).as_str()) {
+            k.dirs.push(&d.rel);
+        }
+    }
+    known
+        .into_iter()
+        .filter(|(_, (k, n))| k.files.len() + k.dirs.len() == *n as usize)
+        .map(|(rel, (k, _))| (rel, k))
+        .collect()
+}
+
 /// Walks `root` level by level, the folders of a level read in parallel (listing 100,000
 /// track folders is hundreds of thousands of system calls; two cores halve the wait), without
-/// recursion (deep trees cannot overflow the stack).
+/// recursion (deep trees cannot overflow the stack). A folder the memo knows with the same
+/// `stat` is not listed: its known files are `stat`ed. Returns the folders to memoize and how
+/// many folders were listed.
 fn walk(
     root: &Path,
     opts: Options,
+    known: &HashMap<&str, KnownDir<'_>>,
     out: &mut Vec<Entry>,
     skipped: &mut Vec<Skipped>,
-) -> Result<()> {
-    // (absolute path, path relative to the root) of each folder of the level.
-    let mut level = vec![(root.to_owned(), String::new())];
+) -> Result<(Vec<DirRow>, usize)> {
+    let root_dir = fs_err::File::open(root)?;
+    let mut rows = Vec::new();
+    let mut n_listed = 0;
+    // Each folder of the level, relative to the root.
+    let mut level = vec![String::new()];
     while !level.is_empty() {
         let listed: Vec<Result<Listing>> = level
             .par_iter()
-            .map(|(dir, rel)| list_dir(root, dir, rel, opts))
+            .map(|rel| visit(root, &root_dir, rel, opts, known))
             .collect();
         let mut next = Vec::new();
         for l in listed {
             let l = l?;
+            n_listed += usize::from(l.listed);
             out.extend(l.files);
             skipped.extend(l.skipped);
             next.extend(l.dirs);
+            rows.extend(l.row);
         }
         level = next;
     }
     skipped.sort_by(|a, b| a.path.cmp(&b.path));
-    Ok(())
+    Ok((rows, n_listed))
 }
 
-/// What one folder holds: files (with their metadata), sub-folders to walk, and what is skipped.
+/// One folder: from the memo when it knows the folder as it is, else listed.
+fn visit(
+    root: &Path,
+    root_dir: &fs_err::File,
+    rel: &str,
+    opts: Options,
+    known: &HashMap<&str, KnownDir<'_>>,
+) -> Result<Listing> {
+    let dir = if rel.is_empty() { "." } else { rel };
+    // Before listing: a change made while it is listed then shows in the next run's stat.
+    let stat = stat_at(root_dir, dir, false)
+        .map(|st| DirStat {
+            mtime_ns: st.st_mtime as i128 * 1_000_000_000 + st.st_mtime_nsec as i128,
+            ctime_ns: st.st_ctime as i128 * 1_000_000_000 + st.st_ctime_nsec as i128,
+            inode: st.st_ino,
+        })
+        .map_err(|e| {
+            std::io::Error::new(
+                e.kind(),
+                format!(
+                    "cannot read `{}` in `{}`: {e}",
+                    short_path(Path::new(rel)),
+                    root.display()
+                ),
+            )
+        })?;
+    if let Some(k) = known.get(rel).filter(|k| k.stat == stat)
+        && let Some(mut l) = from_memo(root_dir, k)
+    {
+        l.row = Some(DirRow {
+            rel: rel.to_owned(),
+            stat,
+            children: (k.files.len() + k.dirs.len()) as u32,
+        });
+        return Ok(l);
+    }
+    let mut l = list_dir(root, &root.join(rel), rel, opts)?;
+    l.listed = true;
+    if l.skipped.is_empty() {
+        l.row = Some(DirRow {
+            rel: rel.to_owned(),
+            stat,
+            children: (l.files.len() + l.dirs.len()) as u32,
+        });
+    }
+    Ok(l)
+}
+
+/// The entries of a folder whose listing the memo holds; `None` when a known file is gone or
+/// no longer a file (the folder is then listed).
+fn from_memo(root_dir: &fs_err::File, k: &KnownDir<'_>) -> Option<Listing> {
+    let mut files = Vec::with_capacity(k.files.len());
+    for rel in &k.files {
+        // Symbolic links to files are read through, as the listing does.
+        let st = stat_at(root_dir, rel, true).ok()?;
+        if FileType::from_raw_mode(st.st_mode) != FileType::RegularFile {
+            return None;
+        }
+        let mtime_ns = st.st_mtime as i128 * 1_000_000_000 + st.st_mtime_nsec as i128;
+        files.push(Entry {
+            rel: (*rel).to_owned(),
+            size: st.st_size as u64,
+            mtime_us: mtime_ns.div_euclid(1000).try_into().unwrap_or(i64::MAX),
+            mtime_ns,
+            inode: st.st_ino,
+        });
+    }
+    Some(Listing {
+        files,
+        dirs: k.dirs.iter().map(|d| (*d).to_owned()).collect(),
+        ..Listing::default()
+    })
+}
+
+/// `fstatat` relative to the open root (a short path walk, not one from `/`).
+fn stat_at(root_dir: &fs_err::File, rel: &str, follow: bool) -> std::io::Result<Stat> {
+    let flags = if follow {
+        AtFlags::empty()
+    } else {
+        AtFlags::SYMLINK_NOFOLLOW
+    };
+    Ok(statat(root_dir.file(), rel, flags)?)
+}
+
+/// What one folder holds: files (with their metadata), sub-folders to walk, what is skipped,
+/// and the folder's memo row (none when something was skipped: it is listed every time).
 #[derive(Default)]
 struct Listing {
     files: Vec<Entry>,
-    dirs: Vec<(PathBuf, String)>,
+    /// Relative to the root.
+    dirs: Vec<String>,
     skipped: Vec<Skipped>,
+    row: Option<DirRow>,
+    listed: bool,
 }
 
 /// Lists `dir` (`rel_dir` relative to `root`, `/`-separated; empty for the root itself).
@@ -280,7 +497,7 @@ fn list_dir(root: &Path, dir: &Path, rel_dir: &str, opts: Options) -> Result<Lis
         // The entry's type comes with the listing: folders need no `stat`.
         let ft = e.file_type().map_err(|e| io_err(&rel, e))?;
         if ft.is_dir() {
-            out.dirs.push((e.path(), rel));
+            out.dirs.push(rel);
             continue;
         }
         // Symlinks to files are read through; symlinked folders are not walked (cycles).
@@ -436,5 +653,90 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("/nonexistent/amt-data"), "{err}");
+    }
+
+    #[test]
+    fn unchanged_folders_come_from_the_memo_and_give_the_same_digest_as_a_listing() {
+        let data = tempfile::tempdir().unwrap();
+        let memo = tempfile::tempdir().unwrap();
+        let d = data.path();
+        for dir in ["sub", "empty", "odd"] {
+            std::fs::create_dir(d.join(dir)).unwrap();
+        }
+        std::fs::write(d.join("a.txt"), b"hello").unwrap();
+        std::fs::write(d.join("sub/b.txt"), b"world!").unwrap();
+        std::fs::write(d.join("odd/c.txt"), b"c").unwrap();
+        std::os::unix::fs::symlink(d.join("sub"), d.join("odd/to-sub")).unwrap();
+        let run = || {
+            hash_tree(
+                d,
+                memo.path(),
+                Options::default(),
+                &|_, _| {},
+                &AtomicBool::new(false),
+            )
+            .unwrap()
+        };
+        // What a walk without any memo gives.
+        let clean = || {
+            let fresh = tempfile::tempdir().unwrap();
+            let h = hash_tree(
+                d,
+                fresh.path(),
+                Options::default(),
+                &|_, _| {},
+                &AtomicBool::new(false),
+            )
+            .unwrap();
+            digest_of(&h.entries, &h.hashes)
+        };
+        let first = run();
+        assert_eq!(first.listed_dirs, 4, "nothing known yet");
+        // Folders just changed are not trusted; two seconds later they are.
+        std::thread::sleep(RACY_WINDOW + Duration::from_millis(100));
+        assert_eq!(run().listed_dirs, 4);
+        let third = run();
+        // `odd` skips a link, so it has no memo row, so neither has its parent.
+        assert_eq!(third.listed_dirs, 2, "only `odd` and the root are listed");
+        assert_eq!(third.skipped.len(), 1, "what is skipped is still reported");
+        assert_eq!(digest_of(&third.entries, &third.hashes), clean());
+
+        // An edit in place changes no folder: the known file's stat sees it.
+        std::fs::write(d.join("sub/b.txt"), b"World!").unwrap();
+        let edited = run();
+        assert_eq!((edited.listed_dirs, edited.hashed_bytes), (2, 6));
+        let digest = digest_of(&edited.entries, &edited.hashes);
+        assert_ne!(digest, digest_of(&third.entries, &third.hashes));
+        assert_eq!(digest, clean());
+
+        // A file in a folder that was empty: that folder is listed again.
+        std::fs::write(d.join("empty/new.txt"), b"new").unwrap();
+        let added = run();
+        // With `sub`: its file, just edited, is not memoized yet.
+        assert_eq!(added.listed_dirs, 4);
+        assert!(added.entries.iter().any(|e| e.rel == "empty/new.txt"));
+        assert_eq!(digest_of(&added.entries, &added.hashes), clean());
+
+        // A file replaced by a folder of the same name.
+        std::fs::remove_file(d.join("a.txt")).unwrap();
+        std::fs::create_dir(d.join("a.txt")).unwrap();
+        std::fs::write(d.join("a.txt/inner"), b"x").unwrap();
+        let replaced = run();
+        assert!(replaced.entries.iter().any(|e| e.rel == "a.txt/inner"));
+        assert!(!replaced.entries.iter().any(|e| e.rel == "a.txt"));
+        assert_eq!(digest_of(&replaced.entries, &replaced.hashes), clean());
+
+        // The other walk option lists everything again.
+        let hidden = hash_tree(
+            d,
+            memo.path(),
+            Options {
+                include_hidden: true,
+            },
+            &|_, _| {},
+            &AtomicBool::new(false),
+        )
+        .unwrap();
+        assert_eq!(hidden.listed_dirs, 5);
     }
 }

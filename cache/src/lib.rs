@@ -23,6 +23,7 @@ pub mod key;
 pub mod lock;
 pub mod manifest;
 mod memo;
+pub mod noop;
 pub mod parts;
 pub mod pins;
 pub mod slot;

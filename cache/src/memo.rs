@@ -6,13 +6,48 @@
 //! damaged memo is an empty one (it only costs re-hashing, never a wrong hash). A 100,000-track
 //! folder's memo (300,000 rows) loads in tens of milliseconds, where its JSON form took 0.4 s.
 //! A JSON memo written by earlier versions is read once and replaced.
+//!
+//! It also keeps each folder's `stat` (mtime, ctime, inode): a folder whose `stat` is unchanged
+//! has the same entries as when it was listed (adding, removing or renaming an entry changes
+//! its folder's mtime), so the walk `stat`s its known files without listing it again.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use crate::{Result, atomic};
 
-const MAGIC: &[u8] = b"amt-memo-v2\n";
+const MAGIC: &[u8] = b"amt-memo-v3\n";
+/// Files only (no folder rows): still read, so an upgrade re-hashes nothing.
+const MAGIC_V2: &[u8] = b"amt-memo-v2\n";
+
+/// The memo of one folder.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct Memo {
+    /// Sorted by path.
+    pub files: Vec<MemoRow>,
+    /// Sorted by path; only folders whose listing skipped nothing.
+    pub dirs: Vec<DirRow>,
+    /// The walk option the folder rows were listed with (they are ignored under the other).
+    pub include_hidden: bool,
+}
+
+/// A listed folder, as `stat` saw it just before it was listed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct DirStat {
+    pub mtime_ns: i128,
+    pub ctime_ns: i128,
+    pub inode: u64,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct DirRow {
+    /// Relative to the root (`""` for the root itself).
+    pub rel: String,
+    pub stat: DirStat,
+    /// How many files and folders the listing gave (hidden ones excluded unless walked): the
+    /// memo's rows under it must add up to this for them to stand in for a listing.
+    pub children: u32,
+}
 
 /// One memoized file.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -31,17 +66,20 @@ fn file(memo_dir: &Path, root: &Path, ext: &str) -> PathBuf {
     memo_dir.join(format!("{}.{ext}", &id[..24]))
 }
 
-/// The memo of `root`, sorted by path; empty when missing, unreadable or damaged.
-pub(crate) fn load(memo_dir: &Path, root: &Path) -> Vec<MemoRow> {
+/// The memo of `root`; empty when missing, unreadable or damaged.
+pub(crate) fn load(memo_dir: &Path, root: &Path) -> Memo {
     match std::fs::read(file(memo_dir, root, "memo")) {
         Ok(bytes) => decode(&bytes).unwrap_or_default(),
-        Err(_) => load_legacy(memo_dir, root),
+        Err(_) => Memo {
+            files: load_legacy(memo_dir, root),
+            ..Memo::default()
+        },
     }
 }
 
 /// Writes the memo of `root` atomically (rows sorted by path) and drops a legacy JSON memo.
-pub(crate) fn save(memo_dir: &Path, root: &Path, rows: &[MemoRow]) -> Result<()> {
-    atomic::write_file(&file(memo_dir, root, "memo"), &encode(rows))?;
+pub(crate) fn save(memo_dir: &Path, root: &Path, memo: &Memo) -> Result<()> {
+    atomic::write_file(&file(memo_dir, root, "memo"), &encode(memo))?;
     let legacy = file(memo_dir, root, "json");
     if legacy.exists() {
         let _ = std::fs::remove_file(legacy);
@@ -49,8 +87,9 @@ pub(crate) fn save(memo_dir: &Path, root: &Path, rows: &[MemoRow]) -> Result<()>
     Ok(())
 }
 
-fn encode(rows: &[MemoRow]) -> Vec<u8> {
-    let mut out = Vec::with_capacity(MAGIC.len() + 8 + rows.len() * 96 + 32);
+fn encode(memo: &Memo) -> Vec<u8> {
+    let rows = &memo.files;
+    let mut out = Vec::with_capacity(MAGIC.len() + 17 + rows.len() * 96 + memo.dirs.len() * 64);
     out.extend_from_slice(MAGIC);
     out.extend_from_slice(&(rows.len() as u64).to_le_bytes());
     for r in rows {
@@ -61,17 +100,30 @@ fn encode(rows: &[MemoRow]) -> Vec<u8> {
         out.extend_from_slice(&r.inode.to_le_bytes());
         out.extend_from_slice(&r.hash);
     }
+    out.push(u8::from(memo.include_hidden));
+    out.extend_from_slice(&(memo.dirs.len() as u64).to_le_bytes());
+    for d in &memo.dirs {
+        out.extend_from_slice(&(d.rel.len() as u32).to_le_bytes());
+        out.extend_from_slice(d.rel.as_bytes());
+        out.extend_from_slice(&d.stat.mtime_ns.to_le_bytes());
+        out.extend_from_slice(&d.stat.ctime_ns.to_le_bytes());
+        out.extend_from_slice(&d.stat.inode.to_le_bytes());
+        out.extend_from_slice(&d.children.to_le_bytes());
+    }
     let check = blake3::hash(&out);
     out.extend_from_slice(check.as_bytes());
     out
 }
 
-fn decode(bytes: &[u8]) -> Option<Vec<MemoRow>> {
+fn decode(bytes: &[u8]) -> Option<Memo> {
     let body = bytes.get(..bytes.len().checked_sub(32)?)?;
     if blake3::hash(body).as_bytes() != &bytes[body.len()..] {
         return None;
     }
-    let mut r = body.strip_prefix(MAGIC)?;
+    let (mut r, with_dirs) = match body.strip_prefix(MAGIC) {
+        Some(rest) => (rest, true),
+        None => (body.strip_prefix(MAGIC_V2)?, false),
+    };
     let mut take = |n: usize| -> Option<&[u8]> {
         let (head, rest) = (r.get(..n)?, r.get(n..)?);
         r = rest;
@@ -90,8 +142,33 @@ fn decode(bytes: &[u8]) -> Option<Vec<MemoRow>> {
             hash: take(32)?.try_into().ok()?,
         });
     }
+    let mut memo = Memo {
+        files: rows,
+        ..Memo::default()
+    };
+    if with_dirs {
+        memo.include_hidden = take(1)?[0] != 0;
+        let n = u64::from_le_bytes(take(8)?.try_into().ok()?) as usize;
+        let mut dirs = Vec::with_capacity(n.min(body.len() / 48));
+        for _ in 0..n {
+            let len = u32::from_le_bytes(take(4)?.try_into().ok()?) as usize;
+            let rel = std::str::from_utf8(take(len)?).ok()?.to_string();
+            dirs.push(DirRow {
+                rel,
+                stat: DirStat {
+                    mtime_ns: i128::from_le_bytes(take(16)?.try_into().ok()?),
+                    ctime_ns: i128::from_le_bytes(take(16)?.try_into().ok()?),
+                    inode: u64::from_le_bytes(take(8)?.try_into().ok()?),
+                },
+                children: u32::from_le_bytes(take(4)?.try_into().ok()?),
+            });
+        }
+        memo.dirs = dirs;
+    }
     // Sorted and unique, or not ours.
-    rows.windows(2).all(|w| w[0].rel < w[1].rel).then_some(rows)
+    let sorted = memo.files.windows(2).all(|w| w[0].rel < w[1].rel)
+        && memo.dirs.windows(2).all(|w| w[0].rel < w[1].rel);
+    sorted.then_some(memo)
 }
 
 /// The JSON memo of earlier versions: `{root, entries: {path: [size, mtime, inode, hex]}}`.
@@ -139,17 +216,40 @@ mod tests {
     fn rows_round_trip_and_damage_gives_an_empty_memo() {
         let dir = tempfile::tempdir().unwrap();
         let root = Path::new("/data/x");
-        let rows = vec![row("a/b.wav", 1), row("a/c.wav", 2), row("é/d", 3)];
-        save(dir.path(), root, &rows).unwrap();
-        assert_eq!(load(dir.path(), root), rows);
+        let memo = Memo {
+            files: vec![row("a/b.wav", 1), row("a/c.wav", 2), row("é/d", 3)],
+            dirs: vec![
+                DirRow {
+                    rel: String::new(),
+                    stat: DirStat {
+                        mtime_ns: 5,
+                        ctime_ns: -6,
+                        inode: 7,
+                    },
+                    children: 1,
+                },
+                DirRow {
+                    rel: "a".into(),
+                    stat: DirStat {
+                        mtime_ns: i128::MAX,
+                        ctime_ns: 1,
+                        inode: u64::MAX,
+                    },
+                    children: 2,
+                },
+            ],
+            include_hidden: true,
+        };
+        save(dir.path(), root, &memo).unwrap();
+        assert_eq!(load(dir.path(), root), memo);
         let path = file(dir.path(), root, "memo");
         let mut bytes = std::fs::read(&path).unwrap();
         let mid = bytes.len() / 2;
         bytes[mid] ^= 1;
         std::fs::write(&path, &bytes).unwrap();
-        assert!(load(dir.path(), root).is_empty(), "a flipped bit");
+        assert_eq!(load(dir.path(), root), Memo::default(), "a flipped bit");
         std::fs::write(&path, &bytes[..bytes.len() - 10]).unwrap();
-        assert!(load(dir.path(), root).is_empty(), "a truncated file");
+        assert_eq!(load(dir.path(), root), Memo::default(), "a truncated file");
     }
 
     #[test]
@@ -166,15 +266,40 @@ mod tests {
             serde_json::to_vec(&json).unwrap(),
         )
         .unwrap();
-        let rows = load(dir.path(), root);
+        let memo = load(dir.path(), root);
+        let rows = &memo.files;
         assert_eq!(
             rows.iter().map(|r| r.rel.as_str()).collect::<Vec<_>>(),
             ["a", "b"]
         );
         assert_eq!(rows[1].hash, *blake3::hash(b"x").as_bytes());
         assert_eq!((rows[1].size, rows[1].mtime_ns, rows[1].inode), (5, 17, 9));
-        save(dir.path(), root, &rows).unwrap();
+        save(dir.path(), root, &memo).unwrap();
         assert!(!file(dir.path(), root, "json").exists());
-        assert_eq!(load(dir.path(), root), rows);
+        assert_eq!(load(dir.path(), root), memo);
+    }
+
+    #[test]
+    fn a_version_2_memo_is_read_as_files_only() {
+        let dir = tempfile::tempdir().unwrap();
+        let root = Path::new("/data/z");
+        let files = vec![row("a", 1), row("b/c", 2)];
+        let mut v3 = encode(&Memo {
+            files: files.clone(),
+            ..Memo::default()
+        });
+        // v2 = the v3 body without the folder section, under the v2 magic.
+        v3.truncate(v3.len() - 32 - 9);
+        v3[..MAGIC.len()].copy_from_slice(MAGIC_V2);
+        let check = blake3::hash(&v3);
+        v3.extend_from_slice(check.as_bytes());
+        std::fs::write(file(dir.path(), root, "memo"), &v3).unwrap();
+        assert_eq!(
+            load(dir.path(), root),
+            Memo {
+                files,
+                ..Memo::default()
+            }
+        );
     }
 }

@@ -180,7 +180,14 @@ impl Store {
             .join(key.as_str())
     }
 
-    fn ref_path(&self, stage: &str, slot: &Slot) -> PathBuf {
+    /// The manifest of the artifact `key` of (stage, slot) (it may not exist).
+    pub fn manifest_path(&self, stage: &str, slot: &Slot, key: &Key) -> PathBuf {
+        self.artifact_dir(stage, slot, key)
+            .join(crate::manifest::FILE_NAME)
+    }
+
+    /// The ref file of (stage, slot) (it may not exist).
+    pub fn ref_path(&self, stage: &str, slot: &Slot) -> PathBuf {
         self.root
             .join("refs")
             .join(stage)

@@ -884,6 +884,7 @@ pub fn build_context(cli: &Cli, cancel: Arc<AtomicBool>) -> anyhow::Result<Conte
         data_home,
         store_root,
         config,
+        config_file: cli.config.clone(),
         graph,
         quiet: cli.quiet,
         cancel,
@@ -913,9 +914,20 @@ fn init_logging(cli: &Cli) {
             std::env::var_os("NO_COLOR").is_none()
                 && std::io::IsTerminal::is_terminal(&std::io::stderr()),
         );
+    use tracing_subscriber::layer::SubscriberExt;
+    use tracing_subscriber::util::SubscriberInitExt;
     match cli.log_format {
-        LogFormat::Text => builder.without_time().with_target(false).init(),
-        LogFormat::Json => builder.json().init(),
+        LogFormat::Text => builder
+            .without_time()
+            .with_target(false)
+            .finish()
+            .with(crate::noop::WarningCounter)
+            .init(),
+        LogFormat::Json => builder
+            .json()
+            .finish()
+            .with(crate::noop::WarningCounter)
+            .init(),
     }
 }
 

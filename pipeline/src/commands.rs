@@ -151,28 +151,53 @@ fn execute(
     json: bool,
     no_wait: bool,
 ) -> anyhow::Result<ExitCode> {
+    let forced = force != Force::No;
     let report = build(ctx, datasets, stages_for, force, ctx.quiet || json, no_wait)?;
-    if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else if !ctx.quiet {
-        eprintln_summary(&report);
+    let stdout = if json {
+        format!("{}\n", serde_json::to_string_pretty(&report)?)
+    } else {
+        String::new()
+    };
+    let stderr = if json || ctx.quiet {
+        String::new()
+    } else {
+        summary(&report)
+    };
+    print!("{stdout}");
+    #[allow(clippy::print_stderr)]
+    {
+        eprint!("{stderr}");
     }
-    Ok(exit_code(&report))
+    let code = exit_code(&report);
+    if !forced {
+        // The outcome lines were printed as stages finished; a replay prints them first.
+        let outcomes: String = if json || ctx.quiet {
+            String::new()
+        } else {
+            report
+                .entries
+                .iter()
+                .map(|e| crate::progress::outcome_line(e) + "\n")
+                .collect()
+        };
+        crate::noop::record_if_noop(ctx, &report, stdout, outcomes + &stderr);
+    }
+    Ok(code)
 }
 
-#[allow(clippy::print_stderr)]
-fn eprintln_summary(report: &RunReport) {
+/// What a run prints after its outcome lines.
+fn summary(report: &RunReport) -> String {
     let ran = report.count(Outcome::Ran);
     let reused = report.count(Outcome::Fresh) + report.count(Outcome::Cached);
     let failed = report.count(Outcome::Failed);
-    eprintln!("{ran} built, {reused} up to date, {failed} failed");
-    if report.interrupted() {
-        eprintln!("interrupted: nothing partial was published; run the same command to continue");
+    let next = if report.interrupted() {
+        "interrupted: nothing partial was published; run the same command to continue"
     } else if failed > 0 {
-        eprintln!("hint: fix the errors above and run again; finished work is kept");
+        "hint: fix the errors above and run again; finished work is kept"
     } else {
-        eprintln!("next: `amt tables` to see what was built, `amt sql \"...\"` to query it");
-    }
+        "next: `amt tables` to see what was built, `amt sql \"...\"` to query it"
+    };
+    format!("{ran} built, {reused} up to date, {failed} failed\n{next}\n")
 }
 
 fn exit_code(report: &RunReport) -> ExitCode {

@@ -13,6 +13,9 @@ pub struct Context {
     pub data_home: PathBuf,
     pub store_root: PathBuf,
     pub config: Config,
+    /// The config file given with `--config`, if any (else `<data home>/amt.toml` is read
+    /// when it exists).
+    pub config_file: Option<PathBuf>,
     pub graph: Graph,
     pub quiet: bool,
     pub cancel: Arc<AtomicBool>,

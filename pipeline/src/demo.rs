@@ -203,6 +203,7 @@ fn demo_context(data_home: &Path, quiet: bool, cancel: Arc<AtomicBool>) -> Conte
         store_root: default_store(data_home),
         data_home: data_home.to_path_buf(),
         config: Config::default(),
+        config_file: None,
         graph: Graph::product(),
         quiet,
         cancel,

@@ -8,6 +8,7 @@ pub mod datasets;
 pub mod demo;
 pub mod evaluate;
 pub mod graph;
+pub mod noop;
 pub mod pianoroll;
 pub mod plan;
 pub mod plot;

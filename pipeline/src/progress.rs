@@ -70,19 +70,7 @@ impl Reporter for TerminalReporter {
         if self.quiet && e.outcome != Outcome::Failed {
             return;
         }
-        let line = match e.outcome {
-            Outcome::Fresh => format!("{} {}: fresh, skipping", e.stage, e.dataset),
-            Outcome::Cached => format!("{} {}: cached, reusing", e.stage, e.dataset),
-            Outcome::Ran => format!("{} {}: built in {:.2} s", e.stage, e.dataset, e.seconds),
-            Outcome::Failed => format!(
-                "{} {}: FAILED: {}",
-                e.stage,
-                e.dataset,
-                e.error.as_deref().unwrap_or("")
-            ),
-            Outcome::Skipped => format!("{} {}: skipped (upstream failed)", e.stage, e.dataset),
-            Outcome::Interrupted => format!("{} {}: interrupted", e.stage, e.dataset),
-        };
+        let line = outcome_line(e);
         if self.multi.is_hidden() {
             // Not a terminal (a log file, CI): plain lines.
             #[allow(clippy::print_stderr)]
@@ -92,5 +80,22 @@ impl Reporter for TerminalReporter {
         } else {
             let _ = self.multi.println(line);
         }
+    }
+}
+
+/// The line a finished (stage, dataset) gets on stderr.
+pub fn outcome_line(e: &ReportEntry) -> String {
+    match e.outcome {
+        Outcome::Fresh => format!("{} {}: fresh, skipping", e.stage, e.dataset),
+        Outcome::Cached => format!("{} {}: cached, reusing", e.stage, e.dataset),
+        Outcome::Ran => format!("{} {}: built in {:.2} s", e.stage, e.dataset, e.seconds),
+        Outcome::Failed => format!(
+            "{} {}: FAILED: {}",
+            e.stage,
+            e.dataset,
+            e.error.as_deref().unwrap_or("")
+        ),
+        Outcome::Skipped => format!("{} {}: skipped (upstream failed)", e.stage, e.dataset),
+        Outcome::Interrupted => format!("{} {}: interrupted", e.stage, e.dataset),
     }
 }

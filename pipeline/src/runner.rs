@@ -33,6 +33,9 @@ pub enum Outcome {
 pub struct ReportEntry {
     pub stage: String,
     pub dataset: String,
+    /// Where it is published (the dataset, or `dataset@variant`).
+    #[serde(skip)]
+    pub slot: amt_cache::Slot,
     pub outcome: Outcome,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub key: Option<String>,
@@ -133,6 +136,7 @@ fn run_dataset(
         let mut report = ReportEntry {
             stage: entry.stage.clone(),
             dataset: ds.name.clone(),
+            slot: entry.slot.clone(),
             outcome: Outcome::Failed,
             key: entry.key.as_ref().map(|k| k.to_string()),
             seconds: 0.0,

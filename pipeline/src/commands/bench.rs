@@ -123,6 +123,7 @@ pub fn bench(
         store_root: default_store(&data_home),
         data_home: data_home.clone(),
         config: Config::default(),
+        config_file: None,
         graph: Graph::product(),
         quiet: true,
         cancel,

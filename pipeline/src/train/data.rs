@@ -103,6 +103,7 @@ pub fn build(ctx: &Context, plan: &TrainPlan, quiet: bool) -> anyhow::Result<Vec
         data_home: ctx.data_home.clone(),
         store_root: ctx.store_root.clone(),
         config,
+        config_file: ctx.config_file.clone(),
         graph: ctx.graph.clone(),
         quiet: ctx.quiet,
         cancel: ctx.cancel.clone(),

@@ -16,7 +16,7 @@ pub fn amt_bin() -> PathBuf {
     let bin = dir.join("amt");
     assert!(
         bin.exists(),
-        "`{}` not found: build it first with `cargo build -p amt-pipeline --bin amt` (scripts/test does)",
+        "`{}` not found: build it first with `cargo build -p amt-pipeline --bins` (scripts/test does)",
         bin.display()
     );
     bin
@@ -36,9 +36,10 @@ pub fn fixtures() -> PathBuf {
     f
 }
 
-/// A data home with its own store, in a temp folder.
+/// A data home with its own store, in a temp folder, and its own folder of no-op records.
 pub struct Home {
     pub dir: tempfile::TempDir,
+    pub noop: tempfile::TempDir,
 }
 
 impl Default for Home {
@@ -51,6 +52,7 @@ impl Home {
     pub fn new() -> Home {
         Home {
             dir: tempfile::tempdir().unwrap(),
+            noop: tempfile::tempdir().unwrap(),
         }
     }
 
@@ -69,6 +71,8 @@ impl Home {
         c.env_remove("AMT_STORE")
             .env_remove("AMT_CONFIG")
             .env_remove("RUST_LOG")
+            .env_remove("AMT_NOOP_REPLAY")
+            .env("AMT_NOOP_DIR", self.noop.path())
             .env("NO_COLOR", "1");
         c
     }
