@@ -921,12 +921,12 @@ fn init_logging(cli: &Cli) {
             .without_time()
             .with_target(false)
             .finish()
-            .with(crate::noop::WarningCounter)
+            .with(crate::noop::LogLineCounter)
             .init(),
         LogFormat::Json => builder
             .json()
             .finish()
-            .with(crate::noop::WarningCounter)
+            .with(crate::noop::LogLineCounter)
             .init(),
     }
 }

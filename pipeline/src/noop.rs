@@ -17,9 +17,9 @@ pub fn record_if_noop(ctx: &Context, report: &RunReport, stdout: String, stderr:
     };
     let all_fresh =
         !report.entries.is_empty() && report.entries.iter().all(|e| e.outcome == Outcome::Fresh);
-    // A warning was printed while planning: a replay would not print it.
-    let warned = PRINTED_WARNINGS.load(Ordering::Relaxed) > 0;
-    if !all_fresh || warned || ctx.cancel.load(Ordering::Relaxed) {
+    // A log line was printed (a warning, or anything under `-v`): a replay would not print it.
+    let logged = PRINTED_LOG_LINES.load(Ordering::Relaxed) > 0;
+    if !all_fresh || logged || ctx.cancel.load(Ordering::Relaxed) {
         return;
     }
     let Ok(program) = std::env::current_exe() else {
@@ -65,16 +65,14 @@ pub fn record_if_noop(ctx: &Context, report: &RunReport, stdout: String, stderr:
     }
 }
 
-/// Warnings (and errors) the log printed in this process.
-static PRINTED_WARNINGS: AtomicUsize = AtomicUsize::new(0);
+/// Log lines printed in this process.
+static PRINTED_LOG_LINES: AtomicUsize = AtomicUsize::new(0);
 
-/// A log layer that counts the warnings that pass the log filter (those that are printed).
-pub struct WarningCounter;
+/// A log layer that counts the events that pass the log filter (those that are printed).
+pub struct LogLineCounter;
 
-impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for WarningCounter {
-    fn on_event(&self, event: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
-        if *event.metadata().level() <= tracing::Level::WARN {
-            PRINTED_WARNINGS.fetch_add(1, Ordering::Relaxed);
-        }
+impl<S: tracing::Subscriber> tracing_subscriber::Layer<S> for LogLineCounter {
+    fn on_event(&self, _: &tracing::Event<'_>, _: tracing_subscriber::layer::Context<'_, S>) {
+        PRINTED_LOG_LINES.fetch_add(1, Ordering::Relaxed);
     }
 }
