@@ -20,6 +20,14 @@ struct RawGroup {
 struct RawWork {
     _private: [u8; 0],
 }
+#[repr(C)]
+struct RawGradSync {
+    _private: [u8; 0],
+}
+#[repr(C)]
+struct RawGradOrder {
+    _private: [u8; 0],
+}
 
 unsafe extern "C" {
     fn amt_has_gloo() -> c_int;
@@ -98,6 +106,31 @@ unsafe extern "C" {
         err: *mut c_char,
         len: usize,
     ) -> c_int;
+    fn amt_grad_sync_new(
+        pg: *mut RawGroup,
+        params: *const *const C_tensor,
+        bucket_of: *const i64,
+        n: usize,
+        n_buckets: usize,
+        err: *mut c_char,
+        len: usize,
+    ) -> *mut RawGradSync;
+    fn amt_grad_sync_finish(
+        g: *mut RawGradSync,
+        scale: f64,
+        early: *mut i64,
+        err: *mut c_char,
+        len: usize,
+    ) -> c_int;
+    fn amt_grad_sync_free(g: *mut RawGradSync);
+    fn amt_grad_order_new(
+        params: *const *const C_tensor,
+        n: usize,
+        err: *mut c_char,
+        len: usize,
+    ) -> *mut RawGradOrder;
+    fn amt_grad_order_take(o: *mut RawGradOrder, out: *mut i64, cap: usize) -> usize;
+    fn amt_grad_order_free(o: *mut RawGradOrder);
 }
 
 /// Room for a C++ error message.
@@ -334,6 +367,89 @@ impl Group {
             )
         };
         err.result(rc)
+    }
+}
+
+impl Group {
+    /// Hooks each of `params` so that its gradient is copied into bucket `bucket_of[i]` as
+    /// the backward pass produces it, and full buckets are all-reduced during the pass (in
+    /// bucket order). Buckets must be numbered 0.. without gaps, one dtype each.
+    pub fn grad_sync(&self, params: &[Tensor], bucket_of: &[i64]) -> Result<GradSync, String> {
+        assert_eq!(params.len(), bucket_of.len(), "one bucket per parameter");
+        let n_buckets = bucket_of.iter().map(|&b| b + 1).max().unwrap_or(0) as usize;
+        let ptrs: Vec<*const C_tensor> = params.iter().map(Tensor::as_ptr).collect();
+        let mut err = ErrBuf::new();
+        // SAFETY: `ptrs` holds live at::Tensor handles for the call (the shim copies them,
+        // taking a reference); `bucket_of` has `params.len()` entries.
+        let p = unsafe {
+            amt_grad_sync_new(
+                self.0.as_ptr(),
+                ptrs.as_ptr(),
+                bucket_of.as_ptr(),
+                params.len(),
+                n_buckets,
+                err.ptr(),
+                err.0.len(),
+            )
+        };
+        NonNull::new(p).map(GradSync).ok_or_else(|| err.message())
+    }
+}
+
+/// Gradient hooks with their buckets (see [`Group::grad_sync`]); dropping it removes the hooks.
+pub struct GradSync(NonNull<RawGradSync>);
+
+impl GradSync {
+    /// After a backward pass: sends what the hooks did not, waits, and sets each gradient to
+    /// its sum over ranks times `scale`. Returns how many buckets were sent during the pass.
+    pub fn finish(&self, scale: f64) -> Result<usize, String> {
+        let mut err = ErrBuf::new();
+        let mut early = 0i64;
+        // SAFETY: `self.0` is live until drop; the shim locks its own state.
+        let rc = unsafe {
+            amt_grad_sync_finish(self.0.as_ptr(), scale, &mut early, err.ptr(), err.0.len())
+        };
+        err.result(rc).map(|()| early as usize)
+    }
+}
+
+impl Drop for GradSync {
+    fn drop(&mut self) {
+        // SAFETY: created by amt_grad_sync_new, freed once; the shim removes its hooks first.
+        unsafe { amt_grad_sync_free(self.0.as_ptr()) }
+    }
+}
+
+/// Hooks on `params` that note the order in which a backward pass delivers their gradients;
+/// dropping it removes them.
+pub struct GradOrder(NonNull<RawGradOrder>, usize);
+
+impl GradOrder {
+    pub fn watch(params: &[Tensor]) -> Result<GradOrder, String> {
+        let ptrs: Vec<*const C_tensor> = params.iter().map(Tensor::as_ptr).collect();
+        let mut err = ErrBuf::new();
+        // SAFETY: `ptrs` holds live at::Tensor handles for the call (the shim copies them).
+        let p = unsafe { amt_grad_order_new(ptrs.as_ptr(), ptrs.len(), err.ptr(), err.0.len()) };
+        NonNull::new(p)
+            .map(|p| GradOrder(p, params.len()))
+            .ok_or_else(|| err.message())
+    }
+
+    /// The indices (into the watched parameters) of the gradients delivered so far, in order.
+    pub fn seen(&self) -> Vec<usize> {
+        let mut out = vec![0i64; self.1];
+        // SAFETY: `out` has room for `self.1` indices, the most the hooks can note (one per
+        // parameter and pass; a second pass is cut off at the room there is).
+        let n = unsafe { amt_grad_order_take(self.0.as_ptr(), out.as_mut_ptr(), out.len()) };
+        out.truncate(n.min(self.1));
+        out.into_iter().map(|i| i as usize).collect()
+    }
+}
+
+impl Drop for GradOrder {
+    fn drop(&mut self) {
+        // SAFETY: created by amt_grad_order_new, freed once; the shim removes its hooks first.
+        unsafe { amt_grad_order_free(self.0.as_ptr()) }
     }
 }
 

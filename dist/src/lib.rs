@@ -460,6 +460,126 @@ impl Dist {
             buckets: plan.len(),
             bytes,
             seconds: started.elapsed().as_secs_f64(),
+            sent_during_backward: 0,
+        })
+    }
+}
+
+/// Gradient averaging overlapped with the backward pass: hooks on the parameters copy each
+/// gradient into its bucket as the pass produces it, and a full bucket is all-reduced at once
+/// (in bucket order on every rank) while the pass goes on. Buckets follow the order in which
+/// an earlier pass delivered the gradients ([`GradOrderWatch`]). Only for one plain backward
+/// pass per step (synchronised BatchNorm runs several: it uses [`Dist::all_reduce_grads`]).
+pub struct OverlappedGrads {
+    sync: ffi::GradSync,
+    buckets: usize,
+    bytes: usize,
+}
+
+/// Watches one backward pass for the order in which the gradients arrive, so that
+/// [`Dist::overlap_grads`] can fill its buckets in that order.
+pub struct GradOrderWatch {
+    hooks: ffi::GradOrder,
+    /// The index in `params` of each watched tensor (those that require a gradient).
+    index: Vec<usize>,
+}
+
+impl GradOrderWatch {
+    pub fn new(params: &[(String, Tensor)]) -> Result<GradOrderWatch, String> {
+        let index: Vec<usize> = (0..params.len())
+            .filter(|&i| params[i].1.requires_grad())
+            .collect();
+        let tensors: Vec<Tensor> = index.iter().map(|&i| params[i].1.shallow_clone()).collect();
+        Ok(GradOrderWatch {
+            hooks: ffi::GradOrder::watch(&tensors)?,
+            index,
+        })
+    }
+
+    /// The indices in `params` of the gradients delivered so far, in order.
+    fn arrived(&self) -> Vec<usize> {
+        self.hooks
+            .seen()
+            .into_iter()
+            .map(|i| self.index[i])
+            .collect()
+    }
+}
+
+impl Dist {
+    /// Hooks the parameters for [`OverlappedGrads`] after the pass `watched` saw. Rank 0
+    /// decides for all (ranks may differ in which parameters got a gradient, a routed
+    /// expert say): its parameters that have a gradient, in the order they arrived, then
+    /// the others of them in reverse; buckets of at most `bucket_bytes` in that order.
+    pub fn overlap_grads(
+        &self,
+        params: &[(String, Tensor)],
+        watched: GradOrderWatch,
+        bucket_bytes: usize,
+    ) -> Result<OverlappedGrads, DistError> {
+        let arrived = watched.arrived();
+        drop(watched);
+        let mut order: Vec<i64> = Vec::new();
+        if self.rank == 0 {
+            let mut taken = vec![false; params.len()];
+            let with_grad = |i: usize| params[i].1.requires_grad() && params[i].1.grad().defined();
+            for i in arrived.into_iter().chain((0..params.len()).rev()) {
+                if !taken[i] && with_grad(i) {
+                    taken[i] = true;
+                    order.push(i as i64);
+                }
+            }
+        }
+        let n = Tensor::from_slice(&[order.len() as i64]);
+        self.broadcast(&n, 0)?;
+        let n = n.int64_value(&[0]) as usize;
+        let list = if self.rank == 0 {
+            Tensor::from_slice(&order)
+        } else {
+            Tensor::zeros([n as i64], (tch::Kind::Int64, tch::Device::Cpu))
+        };
+        self.broadcast(&list, 0)?;
+        let order: Vec<i64> = Vec::<i64>::try_from(&list)
+            .map_err(|e| self.error("broadcast (gradient order)", e.to_string()))?;
+        let hooked: Vec<Tensor> = order
+            .iter()
+            .map(|&i| params[i as usize].1.shallow_clone())
+            .collect();
+        let plan = buckets(&hooked, bucket_bytes);
+        let mut bucket_of = vec![0i64; hooked.len()];
+        for (b, members) in plan.iter().enumerate() {
+            for &i in members {
+                bucket_of[i] = b as i64;
+            }
+        }
+        let bytes = hooked
+            .iter()
+            .map(|t| t.numel() * t.kind().elt_size_in_bytes())
+            .sum();
+        let sync = self
+            .group
+            .grad_sync(&hooked, &bucket_of)
+            .map_err(|e| self.error("hooking the gradients", e))?;
+        Ok(OverlappedGrads {
+            sync,
+            buckets: plan.len(),
+            bytes,
+        })
+    }
+
+    /// Completes the gradient averaging of the backward pass just run (see
+    /// [`OverlappedGrads`]): the time is what the step waits after the pass.
+    pub fn finish_grads(&self, o: &OverlappedGrads) -> Result<GradSyncStats, DistError> {
+        let started = Instant::now();
+        let early = o
+            .sync
+            .finish(1.0 / self.world as f64)
+            .map_err(|e| self.error("all_reduce (gradients)", e))?;
+        Ok(GradSyncStats {
+            buckets: o.buckets,
+            bytes: o.bytes,
+            seconds: started.elapsed().as_secs_f64(),
+            sent_during_backward: early,
         })
     }
 }
@@ -470,6 +590,8 @@ pub struct GradSyncStats {
     pub buckets: usize,
     pub bytes: usize,
     pub seconds: f64,
+    /// Buckets all-reduced while the backward pass still ran (overlapped; 0 otherwise).
+    pub sent_during_backward: usize,
 }
 
 /// Groups tensor indices, in order, into buckets of at most `max_bytes` (a larger tensor gets

@@ -198,6 +198,10 @@ pub struct TrainArgs {
     /// Data parallel: gradients are all-reduced in flat buckets of this many MiB
     #[arg(long, default_value_t = 25.0, value_name = "MIB")]
     pub bucket_mb: f64,
+    /// Data parallel: all-reduce each bucket as soon as the backward pass has filled it (1),
+    /// or all of them after the pass (0). Synchronised BatchNorm (`-sb 1`) always waits
+    #[arg(long, default_value = "1", value_name = "0|1", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+    pub ddp_overlap: bool,
     /// End with one JSON object on stdout: exp_id, steps, world_size, final_loss, checkpoint
     #[arg(long)]
     pub json: bool,
@@ -518,6 +522,10 @@ pub enum BenchWhat {
         /// Compute threads [default: libtorch's, one per core]
         #[arg(long)]
         threads: Option<i32>,
+        /// Under `amt launch`: all-reduce gradient buckets during the backward pass (1) or
+        /// after it (0)
+        #[arg(long, default_value = "1", value_name = "0|1", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
+        ddp_overlap: bool,
     },
     /// Gradient all-reduce over the ranks of a job (`amt launch --nproc 2 -- bench allreduce`):
     /// seconds and bandwidth for a model's gradient size, in buckets as training sends them
@@ -799,7 +807,13 @@ fn quiet_on_broken_pipe() {
 pub fn main() -> ExitCode {
     quiet_on_broken_pipe();
     // YourMT3's single-dash aliases (`-vit 5`) become long flags before clap reads them.
-    let cli = Cli::parse_from(crate::train::flags::rewrite(std::env::args_os().collect()));
+    // Named `amt` in help and errors whichever file runs (`amt-full`, a rank `amt launch`
+    // started).
+    let matches = <Cli as clap::CommandFactory>::command()
+        .bin_name("amt")
+        .get_matches_from(crate::train::flags::rewrite(std::env::args_os().collect()));
+    let cli =
+        <Cli as clap::FromArgMatches>::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     init_logging(&cli);
     let cancel = Arc::new(AtomicBool::new(false));
     {

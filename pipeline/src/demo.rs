@@ -338,6 +338,7 @@ pub fn train_demo(
         quiet: quiet || args.json,
         stop_after: None,
         bucket_bytes: amt_dist::DEFAULT_BUCKET_BYTES,
+        ddp_overlap: true,
         frontend_on_device: false,
     };
     let (outcome, data, run_dir) = crate::train::train_run(&ctx, "demo", &plan, &opts, 20)?;

@@ -80,6 +80,34 @@ fn two_ranks_train_as_one_with_twice_the_batch_and_resume_across_world_sizes() {
     assert_eq!(two["global_batch"], 4);
     let d = max_diff(&checkpoint_of(&one), &checkpoint_of(&two));
     assert!(d < SAME, "2 x 2 rows vs 1 x 4 rows: weights differ by {d}");
+    // Steps 2 to 4 all-reduce the one 25 MiB bucket from inside the backward pass.
+    assert_eq!(two["ddp_buckets_overlapped"], 3);
+
+    // Buckets of 10 kB (many, sent as the pass fills them, in order) and buckets sent after
+    // the pass: the same weights again.
+    let small = json_of(&launch(
+        &home,
+        2,
+        "small",
+        4,
+        &[&val[..], &["--bucket-mb", "0.01"]].concat(),
+    ));
+    assert!(
+        small["ddp_buckets_overlapped"].as_u64().unwrap() > 3,
+        "{small}"
+    );
+    let after = json_of(&launch(
+        &home,
+        2,
+        "after",
+        4,
+        &[&val[..], &["--ddp-overlap", "0"]].concat(),
+    ));
+    assert_eq!(after["ddp_buckets_overlapped"], 0);
+    for run in [&small, &after] {
+        let d = max_diff(&checkpoint_of(&one), &checkpoint_of(run));
+        assert!(d < SAME, "weights differ by {d}");
+    }
     assert!(
         (one["final_loss"].as_f64().unwrap() - two["final_loss"].as_f64().unwrap()).abs() < 1e-4
     );

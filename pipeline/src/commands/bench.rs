@@ -67,11 +67,21 @@ pub fn bench(
             device,
             bf16,
             threads,
+            ddp_overlap,
         }) => {
             if let Some(n) = threads {
                 tch::set_num_threads(*n);
             }
-            return train_steps(model, *batch, *steps, optimizer, device, *bf16, args.json);
+            let run = TrainBench {
+                model,
+                batch: *batch,
+                steps: *steps,
+                optimizer,
+                device,
+                bf16: *bf16,
+                ddp_overlap: *ddp_overlap,
+            };
+            return train_steps(&run, args.json);
         }
         Some(BenchWhat::Allreduce {
             params,
@@ -1032,16 +1042,28 @@ fn augment(segments: usize, stems: usize, json: bool) -> anyhow::Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
-fn train_steps(
-    model: &str,
+/// What `amt bench train` runs.
+struct TrainBench<'a> {
+    model: &'a str,
     batch: i64,
     steps: usize,
-    optimizer: &str,
-    device: &str,
+    optimizer: &'a str,
+    device: &'a str,
     bf16: bool,
-    json: bool,
-) -> anyhow::Result<ExitCode> {
+    ddp_overlap: bool,
+}
+
+fn train_steps(run: &TrainBench<'_>, json: bool) -> anyhow::Result<ExitCode> {
     use amt_model::optim::{Adam, AdamConfig, OptimizerKind, clip_grad_norm};
+    let TrainBench {
+        model,
+        batch,
+        steps,
+        optimizer,
+        device,
+        bf16,
+        ..
+    } = *run;
     use tch::{Kind, Tensor, nn};
     let cfg = bench_model_config(model)?;
     let device = crate::train::parse_device(Some(device))?;
@@ -1056,6 +1078,8 @@ fn train_steps(
     params.sort_by(|a, b| a.0.cmp(&b.0));
     let mut opt = Adam::new(AdamConfig::yourmt3(kind));
     let mut sync_times = Vec::new();
+    let mut overlapped: Option<amt_dist::OverlappedGrads> = None;
+    let mut sent_early = 0usize;
     let spec = Tensor::randn([batch, cfg.feat_length, cfg.d_feat], (Kind::Float, device));
     // Half-padded targets: the first half random tokens, then EOS, then PAD.
     // (B, C, L) for multi-channel decoders: every channel half-padded.
@@ -1084,11 +1108,26 @@ fn train_steps(
             }
         }
         let f = amt_model::amp::bf16_autocast(bf16, || m.forward(&spec, &labels, true));
+        // As the trainer does: the warm-up step watches the gradients' order, the timed
+        // steps all-reduce buckets during the pass.
+        let watch = match (&dist, &overlapped) {
+            (Some(_), None) if run.ddp_overlap => {
+                Some(amt_dist::GradOrderWatch::new(&params).map_err(anyhow::Error::msg)?)
+            }
+            _ => None,
+        };
         f.loss.backward();
         if let Some(d) = &dist {
-            let s = d.all_reduce_grads(&params, amt_dist::DEFAULT_BUCKET_BYTES)?;
+            let s = match &overlapped {
+                Some(o) => d.finish_grads(o)?,
+                None => d.all_reduce_grads(&params, amt_dist::DEFAULT_BUCKET_BYTES)?,
+            };
             if i > 0 {
                 sync_times.push(s.seconds);
+                sent_early += s.sent_during_backward;
+            }
+            if let Some(w) = watch {
+                overlapped = Some(d.overlap_grads(&params, w, amt_dist::DEFAULT_BUCKET_BYTES)?);
             }
         }
         clip_grad_norm(&params, 1.0);
@@ -1115,6 +1154,9 @@ fn train_steps(
         "world_size": dist.as_ref().map_or(1, |d| d.world),
         "allreduce_seconds_per_step": (!sync_times.is_empty())
             .then(|| sync_times.iter().sum::<f64>() / sync_times.len() as f64),
+        "ddp_overlap": dist.is_some() && run.ddp_overlap,
+        "buckets_sent_during_backward_per_step": (!sync_times.is_empty())
+            .then(|| sent_early as f64 / sync_times.len() as f64),
     });
     if dist.as_ref().is_some_and(|d| d.rank > 0) {
         return Ok(ExitCode::SUCCESS);
@@ -1130,8 +1172,13 @@ fn train_steps(
             rss as f64 / 1e9,
             match out["allreduce_seconds_per_step"].as_f64() {
                 Some(s) => format!(
-                    "; {} ranks, gradient all-reduce {s:.3} s/step",
-                    out["world_size"]
+                    "; {} ranks, waiting for the gradient all-reduce {s:.3} s/step ({})",
+                    out["world_size"],
+                    if run.ddp_overlap {
+                        "overlapped with the backward pass"
+                    } else {
+                        "after the backward pass"
+                    }
                 ),
                 None => String::new(),
             }

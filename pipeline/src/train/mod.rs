@@ -266,6 +266,7 @@ fn train_in_job(ctx: &Context, args: &TrainArgs, dist: Option<&Dist>) -> anyhow:
         quiet: ctx.quiet || args.json || !leader,
         stop_after: args.stop_after,
         bucket_bytes: (args.bucket_mb * (1 << 20) as f64).max(1.0) as usize,
+        ddp_overlap: args.ddp_overlap,
         frontend_on_device: match args.frontend_on.as_str() {
             "auto" => device.is_cuda(),
             "device" => true,
@@ -303,6 +304,7 @@ fn train_in_job(ctx: &Context, args: &TrainArgs, dist: Option<&Dist>) -> anyhow:
         "train_seconds": outcome.train_seconds,
         "metrics": outcome.metrics,
         "stopped_early": outcome.stopped_early,
+        "ddp_buckets_overlapped": outcome.ddp_buckets_overlapped,
     });
     if args.json {
         println!("{}", serde_json::to_string_pretty(&summary)?);

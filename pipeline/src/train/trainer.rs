@@ -19,7 +19,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant};
 
-use amt_dist::Dist;
+use amt_dist::{Dist, GradOrderWatch, OverlappedGrads};
 use amt_model::checkpoint::{self, TrainState};
 use amt_model::optim::{Adam, clip_grad_norm, learning_rate};
 use amt_model::stream::{Sampler, ShardReader, Stream, StreamConfig};
@@ -58,9 +58,19 @@ pub struct TrainOptions {
     pub stop_after: Option<i64>,
     /// Gradient bucket size of data-parallel runs.
     pub bucket_bytes: usize,
+    /// Data parallel: all-reduce gradient buckets during the backward pass.
+    pub ddp_overlap: bool,
     /// The augmented stream hands over audio and the front-end runs on `device` (else the
     /// stream's workers compute spectrograms on the CPU).
     pub frontend_on_device: bool,
+}
+
+/// Whether data-parallel gradients are all-reduced during the backward pass.
+enum Overlap {
+    Off,
+    /// From the next step on (this one watches the order the gradients arrive in).
+    Wanted,
+    Hooked(OverlappedGrads),
 }
 
 #[derive(Debug, Clone, serde::Serialize)]
@@ -75,6 +85,8 @@ pub struct TrainOutcome {
     pub metrics: BTreeMap<String, f64>,
     /// Whether the loop stopped before `max_steps` (Ctrl-C or `stop_after`).
     pub stopped_early: bool,
+    /// Data parallel: gradient buckets this process all-reduced during backward passes.
+    pub ddp_buckets_overlapped: usize,
 }
 
 pub fn checkpoints_dir(run_dir: &Path) -> PathBuf {
@@ -251,6 +263,13 @@ pub fn train(
             d.all_reduce_sum(t).map_err(|e| e.to_string())
         }
     });
+    // Synchronised BatchNorm runs several backward passes a step: it all-reduces after them.
+    let mut overlap = if opts.ddp_overlap && !(plan.sync_batchnorm && model.has_batchnorm()) {
+        Overlap::Wanted
+    } else {
+        Overlap::Off
+    };
+    let mut ddp_buckets_overlapped = 0;
     let mut final_loss = f64::NAN;
     let mut last_flush = Instant::now();
     let mut stopped_early = false;
@@ -321,11 +340,26 @@ pub fn train(
         let mut loss = out.loss.double_value(&[]);
         match shares {
             Some((d, tokens, all_tokens)) => {
+                // The first step (plain) shows the order the gradients arrive in; from the
+                // second on, buckets in that order are all-reduced during the pass.
+                let watch = match &overlap {
+                    Overlap::Wanted if sync.is_none() => {
+                        Some(GradOrderWatch::new(&params).map_err(anyhow::Error::msg)?)
+                    }
+                    _ => None,
+                };
                 // mean_r * (n_r * world / n): averaged over ranks, the gradient of the mean
                 // over all n target tokens of the global batch.
                 let weight = tokens * world as f64 / all_tokens.max(1.0);
                 backward(&(&out.loss * weight))?;
-                d.all_reduce_grads(&params, opts.bucket_bytes)?;
+                let synced = match &overlap {
+                    Overlap::Hooked(o) => d.finish_grads(o)?,
+                    _ => d.all_reduce_grads(&params, opts.bucket_bytes)?,
+                };
+                ddp_buckets_overlapped += synced.sent_during_backward;
+                if let Some(w) = watch {
+                    overlap = Overlap::Hooked(d.overlap_grads(&params, w, opts.bucket_bytes)?);
+                }
                 loss = d.sum_f64(&[loss * tokens])?[0] / all_tokens.max(1.0);
             }
             None => backward(&out.loss)?,
@@ -447,6 +481,7 @@ pub fn train(
             train_seconds: started.elapsed().as_secs_f64(),
             metrics: state.metrics.clone(),
             stopped_early,
+            ddp_buckets_overlapped,
         });
     }
     if stopped_early
@@ -471,6 +506,7 @@ pub fn train(
         train_seconds: started.elapsed().as_secs_f64(),
         metrics: state.metrics.clone(),
         stopped_early,
+        ddp_buckets_overlapped,
     })
 }
 
