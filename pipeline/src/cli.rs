@@ -198,10 +198,11 @@ pub struct TrainArgs {
     /// Data parallel: gradients are all-reduced in flat buckets of this many MiB
     #[arg(long, default_value_t = 25.0, value_name = "MIB")]
     pub bucket_mb: f64,
-    /// Data parallel: all-reduce each bucket as soon as the backward pass has filled it (1),
-    /// or all of them after the pass (0). Synchronised BatchNorm (`-sb 1`) always waits
-    #[arg(long, default_value = "1", value_name = "0|1", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
-    pub ddp_overlap: bool,
+    /// Data parallel: all-reduce each gradient bucket as soon as the backward pass has filled
+    /// it (1), or all of them after the pass (0); `auto`: 1 on CUDA, 0 on the CPU (where the
+    /// collectives' threads take cores from the pass). `-sb 1` always waits for the pass
+    #[arg(long, default_value = "auto", value_name = "auto|0|1", value_parser = ["auto", "0", "1"])]
+    pub ddp_overlap: String,
     /// End with one JSON object on stdout: exp_id, steps, world_size, final_loss, checkpoint
     #[arg(long)]
     pub json: bool,
@@ -523,9 +524,9 @@ pub enum BenchWhat {
         #[arg(long)]
         threads: Option<i32>,
         /// Under `amt launch`: all-reduce gradient buckets during the backward pass (1) or
-        /// after it (0)
-        #[arg(long, default_value = "1", value_name = "0|1", action = clap::ArgAction::Set, value_parser = clap::builder::BoolishValueParser::new())]
-        ddp_overlap: bool,
+        /// after it (0); `auto`: 1 on CUDA, 0 on the CPU
+        #[arg(long, default_value = "auto", value_name = "auto|0|1", value_parser = ["auto", "0", "1"])]
+        ddp_overlap: String,
     },
     /// Gradient all-reduce over the ranks of a job (`amt launch --nproc 2 -- bench allreduce`):
     /// seconds and bandwidth for a model's gradient size, in buckets as training sends them

@@ -79,7 +79,7 @@ pub fn bench(
                 optimizer,
                 device,
                 bf16: *bf16,
-                ddp_overlap: *ddp_overlap,
+                ddp_overlap: ddp_overlap.as_str(),
             };
             return train_steps(&run, args.json);
         }
@@ -1050,7 +1050,8 @@ struct TrainBench<'a> {
     optimizer: &'a str,
     device: &'a str,
     bf16: bool,
-    ddp_overlap: bool,
+    /// `--ddp-overlap`: auto, 0 or 1.
+    ddp_overlap: &'a str,
 }
 
 fn train_steps(run: &TrainBench<'_>, json: bool) -> anyhow::Result<ExitCode> {
@@ -1067,6 +1068,7 @@ fn train_steps(run: &TrainBench<'_>, json: bool) -> anyhow::Result<ExitCode> {
     use tch::{Kind, Tensor, nn};
     let cfg = bench_model_config(model)?;
     let device = crate::train::parse_device(Some(device))?;
+    let overlap = crate::train::overlap_on(run.ddp_overlap, device);
     let kind = OptimizerKind::parse(optimizer)
         .ok_or_else(|| anyhow::anyhow!("--optimizer {optimizer}: expected adamw or adamwscale"))?;
     // Under `amt launch`: every rank steps its own batch and gradients are all-reduced.
@@ -1111,7 +1113,7 @@ fn train_steps(run: &TrainBench<'_>, json: bool) -> anyhow::Result<ExitCode> {
         // As the trainer does: the warm-up step watches the gradients' order, the timed
         // steps all-reduce buckets during the pass.
         let watch = match (&dist, &overlapped) {
-            (Some(_), None) if run.ddp_overlap => {
+            (Some(_), None) if overlap => {
                 Some(amt_dist::GradOrderWatch::new(&params).map_err(anyhow::Error::msg)?)
             }
             _ => None,
@@ -1154,7 +1156,7 @@ fn train_steps(run: &TrainBench<'_>, json: bool) -> anyhow::Result<ExitCode> {
         "world_size": dist.as_ref().map_or(1, |d| d.world),
         "allreduce_seconds_per_step": (!sync_times.is_empty())
             .then(|| sync_times.iter().sum::<f64>() / sync_times.len() as f64),
-        "ddp_overlap": dist.is_some() && run.ddp_overlap,
+        "ddp_overlap": dist.is_some() && overlap,
         "buckets_sent_during_backward_per_step": (!sync_times.is_empty())
             .then(|| sent_early as f64 / sync_times.len() as f64),
     });
@@ -1174,7 +1176,7 @@ fn train_steps(run: &TrainBench<'_>, json: bool) -> anyhow::Result<ExitCode> {
                 Some(s) => format!(
                     "; {} ranks, waiting for the gradient all-reduce {s:.3} s/step ({})",
                     out["world_size"],
-                    if run.ddp_overlap {
+                    if overlap {
                         "overlapped with the backward pass"
                     } else {
                         "after the backward pass"

@@ -266,7 +266,7 @@ fn train_in_job(ctx: &Context, args: &TrainArgs, dist: Option<&Dist>) -> anyhow:
         quiet: ctx.quiet || args.json || !leader,
         stop_after: args.stop_after,
         bucket_bytes: (args.bucket_mb * (1 << 20) as f64).max(1.0) as usize,
-        ddp_overlap: args.ddp_overlap,
+        ddp_overlap: overlap_on(&args.ddp_overlap, device),
         frontend_on_device: match args.frontend_on.as_str() {
             "auto" => device.is_cuda(),
             "device" => true,
@@ -321,4 +321,14 @@ fn train_in_job(ctx: &Context, args: &TrainArgs, dist: Option<&Dist>) -> anyhow:
         return Ok(ExitCode::from(EXIT_INTERRUPTED));
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `--ddp-overlap`: `1`, `0`, or `auto` (on for CUDA: on the CPU the collectives' threads
+/// take the cores the backward pass uses, and steps got slower in `docs/PERFORMANCE.md`).
+pub fn overlap_on(flag: &str, device: tch::Device) -> bool {
+    match flag {
+        "1" => true,
+        "0" => false,
+        _ => device.is_cuda(),
+    }
 }
