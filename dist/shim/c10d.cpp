@@ -51,6 +51,16 @@ namespace {
 // Sends every bucket that is full and whose predecessors are sent (`g->mu` held).
 void send_ready(amt_grad_sync* g);
 
+// Removes the hooks a free function's object registered (never throws: called on cleanup).
+void remove_hooks(std::vector<at::Tensor>& params, const std::vector<unsigned>& hooks) {
+  for (size_t i = 0; i < hooks.size(); ++i) {
+    try {
+      params[i].remove_hook(hooks[i]);
+    } catch (...) {
+    }
+  }
+}
+
 }  // namespace
 
 struct amt_store {
@@ -386,22 +396,12 @@ size_t amt_grad_order_take(amt_grad_order* o, int64_t* out, size_t cap) {
 }
 
 void amt_grad_order_free(amt_grad_order* o) {
-  for (size_t i = 0; i < o->hooks.size(); ++i) {
-    try {
-      o->params[i].remove_hook(o->hooks[i]);
-    } catch (...) {
-    }
-  }
+  remove_hooks(o->params, o->hooks);
   delete o;
 }
 
 void amt_grad_sync_free(amt_grad_sync* g) {
-  for (size_t i = 0; i < g->hooks.size(); ++i) {
-    try {
-      g->params[i].remove_hook(g->hooks[i]);
-    } catch (...) {
-    }
-  }
+  remove_hooks(g->params, g->hooks);
   delete g;
 }
 

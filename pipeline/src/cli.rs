@@ -195,6 +195,10 @@ pub struct TrainArgs {
     /// `device` (the training device, after the copy) or `auto` (device on CUDA)
     #[arg(long, default_value = "auto", value_name = "WHERE")]
     pub frontend_on: String,
+    /// Resume a run whose data changed since it was pinned (it then pins the current data);
+    /// without it such a resume is refused, naming what changed
+    #[arg(long)]
+    pub repin: bool,
     /// Data parallel: gradients are all-reduced in flat buckets of this many MiB
     #[arg(long, default_value_t = 25.0, value_name = "MIB")]
     pub bucket_mb: f64,

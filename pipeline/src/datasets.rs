@@ -49,7 +49,11 @@ fn recorded_folder(store: &Store, name: &str) -> Option<PathBuf> {
 }
 
 /// Remembers where a dataset's folder is (an installed registry dataset, a path given once).
+/// Unchanged, the file is left alone (a run that builds nothing writes nothing).
 pub fn record_folder(store: &Store, name: &str, folder: &Path) -> Result<(), DatasetError> {
+    if recorded_folder(store, name).as_deref() == Some(folder) {
+        return Ok(());
+    }
     let json = serde_json::to_vec(&folder.display().to_string()).expect("string serializes");
     amt_cache::atomic::write_file(&recorded_path(store, name), &json)?;
     Ok(())

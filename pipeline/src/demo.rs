@@ -339,6 +339,8 @@ pub fn train_demo(
         stop_after: None,
         bucket_bytes: amt_dist::DEFAULT_BUCKET_BYTES,
         ddp_overlap: true,
+        // A newer amt may build the demo's data anew: the demo trains on.
+        repin: true,
         frontend_on_device: false,
     };
     let (outcome, data, run_dir) = crate::train::train_run(&ctx, "demo", &plan, &opts, 20)?;

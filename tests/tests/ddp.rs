@@ -258,7 +258,14 @@ fn two_ranks_train_the_moe_model() {
         "moe",
         3,
         &[
-            &["-vit", "1000", "--val-max-num-files", "1", "--ddp-overlap", "1"][..],
+            &[
+                "-vit",
+                "1000",
+                "--val-max-num-files",
+                "1",
+                "--ddp-overlap",
+                "1",
+            ][..],
             TINY_MOE_MULTI,
             // YourMT3's augmentation: each rank builds its rows from the pinned stem audio.
             &["-ps", "-2", "2", "-iaug", "0.7", "-xk", "3"],

@@ -25,6 +25,50 @@ fn hashes(ckpt: &Path) -> (String, String) {
     )
 }
 
+/// A run pins the artifacts it reads; resuming after its data changed is refused, naming the
+/// change, until `--repin`.
+#[test]
+fn a_run_whose_data_changed_resumes_only_with_repin() {
+    let home = Home::new();
+    let name = tiny_dataset(&home);
+    let first = json_of(&tiny_train(&home, "pinned", 4, &["--stop-after", "2"]));
+    assert_eq!(first["steps"], 2);
+
+    // One sample of one training piece's audio changes.
+    let train = home.path().join(name).join("train");
+    let piece = std::fs::read_dir(&train)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .min()
+        .unwrap();
+    let mix = piece.join("mix.wav");
+    let mut bytes = std::fs::read(&mix).unwrap();
+    let last = bytes.len() - 1;
+    bytes[last] ^= 0x40;
+    std::fs::write(&mix, &bytes).unwrap();
+
+    let refused = tiny_train(&home, "pinned", 4, &[]);
+    assert!(!refused.status.success());
+    let err = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        err.contains("its data changed since it was pinned") && err.contains("--repin"),
+        "{err}"
+    );
+    assert!(
+        err.contains("`shards`"),
+        "names the changed artifact: {err}"
+    );
+
+    let resumed = json_of(&tiny_train(&home, "pinned", 4, &["--repin"]));
+    assert_eq!(
+        (resumed["resumed_from"].as_u64(), resumed["steps"].as_u64()),
+        (Some(2), Some(4))
+    );
+    // Pinned anew: the next resume needs no flag.
+    let again = json_of(&tiny_train(&home, "pinned", 5, &[]));
+    assert_eq!(again["steps"], 5);
+}
+
 #[test]
 fn a_run_killed_while_saving_resumes_exactly() {
     let home = Home::new();

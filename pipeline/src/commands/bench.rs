@@ -59,29 +59,11 @@ pub fn bench(
             workers,
             augment: true,
         }) => return augmented_stream(*batch, *batches, *workers, args.json),
-        Some(BenchWhat::Train {
-            model,
-            batch,
-            steps,
-            optimizer,
-            device,
-            bf16,
-            threads,
-            ddp_overlap,
-        }) => {
+        Some(train @ BenchWhat::Train { threads, .. }) => {
             if let Some(n) = threads {
                 tch::set_num_threads(*n);
             }
-            let run = TrainBench {
-                model,
-                batch: *batch,
-                steps: *steps,
-                optimizer,
-                device,
-                bf16: *bf16,
-                ddp_overlap: ddp_overlap.as_str(),
-            };
-            return train_steps(&run, args.json);
+            return train_steps(train, args.json);
         }
         Some(BenchWhat::Allreduce {
             params,
@@ -1042,33 +1024,27 @@ fn augment(segments: usize, stems: usize, json: bool) -> anyhow::Result<ExitCode
     Ok(ExitCode::SUCCESS)
 }
 
-/// What `amt bench train` runs.
-struct TrainBench<'a> {
-    model: &'a str,
-    batch: i64,
-    steps: usize,
-    optimizer: &'a str,
-    device: &'a str,
-    bf16: bool,
-    /// `--ddp-overlap`: auto, 0 or 1.
-    ddp_overlap: &'a str,
-}
-
-fn train_steps(run: &TrainBench<'_>, json: bool) -> anyhow::Result<ExitCode> {
+/// `amt bench train`.
+fn train_steps(what: &BenchWhat, json: bool) -> anyhow::Result<ExitCode> {
     use amt_model::optim::{Adam, AdamConfig, OptimizerKind, clip_grad_norm};
-    let TrainBench {
+    let BenchWhat::Train {
         model,
         batch,
         steps,
         optimizer,
         device,
         bf16,
+        ddp_overlap,
         ..
-    } = *run;
+    } = what
+    else {
+        unreachable!("called for `bench train`")
+    };
+    let (batch, steps, bf16) = (*batch, *steps, *bf16);
     use tch::{Kind, Tensor, nn};
     let cfg = bench_model_config(model)?;
     let device = crate::train::parse_device(Some(device))?;
-    let overlap = crate::train::overlap_on(run.ddp_overlap, device);
+    let overlap = crate::train::overlap_on(ddp_overlap, device);
     let kind = OptimizerKind::parse(optimizer)
         .ok_or_else(|| anyhow::anyhow!("--optimizer {optimizer}: expected adamw or adamwscale"))?;
     // Under `amt launch`: every rank steps its own batch and gradients are all-reduced.

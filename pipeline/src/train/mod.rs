@@ -185,8 +185,19 @@ fn train_ranked(
     )?;
     data::publish_preset(&store, plan, &mut data)?;
     if let Some(before) = run.pins()? {
-        for change in Run::changes(&before, &data.pins) {
-            tracing::warn!("run `{exp_id}`: its data changed since it started: {change}");
+        let changes = Run::changes(&before, &data.pins);
+        if !changes.is_empty() && !opts.repin {
+            return Err(with_hint(
+                anyhow::anyhow!(
+                    "run `{exp_id}`: its data changed since it was pinned: {}",
+                    changes.join("; ")
+                ),
+                "`--repin` resumes it on the current data (the run then pins those), or train \
+                 under a new EXP_ID",
+            ));
+        }
+        for change in changes {
+            tracing::warn!("run `{exp_id}`: re-pinned: {change}");
         }
     }
     run.set_pins(&data.pins)?;
@@ -267,6 +278,7 @@ fn train_in_job(ctx: &Context, args: &TrainArgs, dist: Option<&Dist>) -> anyhow:
         stop_after: args.stop_after,
         bucket_bytes: (args.bucket_mb * (1 << 20) as f64).max(1.0) as usize,
         ddp_overlap: overlap_on(&args.ddp_overlap, device),
+        repin: args.repin,
         frontend_on_device: match args.frontend_on.as_str() {
             "auto" => device.is_cuda(),
             "device" => true,

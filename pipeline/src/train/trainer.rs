@@ -60,6 +60,8 @@ pub struct TrainOptions {
     pub bucket_bytes: usize,
     /// Data parallel: all-reduce gradient buckets during the backward pass.
     pub ddp_overlap: bool,
+    /// Resume even when the run's pinned inputs changed (and pin the current ones).
+    pub repin: bool,
     /// The augmented stream hands over audio and the front-end runs on `device` (else the
     /// stream's workers compute spectrograms on the CPU).
     pub frontend_on_device: bool,
