@@ -344,6 +344,9 @@ int amt_grad_sync_finish(amt_grad_sync* g, double scale, int64_t* early, char* e
     }
     send_ready(g);
     for (auto& w : g->works) {
+      if (!w) {
+        throw std::runtime_error("a gradient bucket was never sent (a bug in amt)");
+      }
       w->wait();
     }
     for (auto& f : g->flats) {

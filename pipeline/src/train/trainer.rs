@@ -345,7 +345,7 @@ pub fn train(
                 // The first step (plain) shows the order the gradients arrive in; from the
                 // second on, buckets in that order are all-reduced during the pass.
                 let watch = match &overlap {
-                    Overlap::Wanted if sync.is_none() => {
+                    Overlap::Wanted => {
                         Some(GradOrderWatch::new(&params).map_err(anyhow::Error::msg)?)
                     }
                     _ => None,
